@@ -1,0 +1,177 @@
+#include "herald/broker/producer.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "herald/common/logging.h"
+#include "internal/kafka.h"
+
+namespace herald::broker {
+
+using internal::KafkaStatus;
+using internal::Millis;
+
+class Producer::Impl final : public RdKafka::DeliveryReportCb {
+ public:
+  Impl(const ProducerOptions& options) : options_(options), logs_(options.client.client_id) {}
+
+  ~Impl() override {
+    // Let records in flight finish, then fail the rest so that every callback
+    // runs exactly once, before the handle goes away.
+    if (producer_ != nullptr) {
+      if (absl::Status s = Flush(options_.close_timeout); !s.ok()) {
+        spdlog::warn("producer {}: closing with {} records unacknowledged: {}",
+                     options_.client.client_id, InFlight(), s.message());
+      }
+    }
+    stopping_.store(true);
+    if (poller_.joinable()) poller_.join();
+    if (producer_ != nullptr) {
+      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      // Purged records get their reports through poll(); drain them here.
+      while (InFlight() > 0) producer_->poll(10);
+    }
+  }
+
+  absl::Status Init() {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    const PropertyMap defaults = {
+        {"linger.ms", Millis(options_.linger)},
+        {"message.timeout.ms", Millis(options_.delivery_timeout)},
+        {"queue.buffering.max.messages", absl::StrCat(options_.max_queued_records)},
+        {"queue.buffering.max.kbytes", absl::StrCat(options_.max_queued_kbytes)},
+        {"message.max.bytes", absl::StrCat(options_.max_record_bytes)},
+        {"socket.nagle.disable", "true"},
+        {"compression.codec", "lz4"},
+    };
+    // Exactly-once per partition and no acknowledged write lost on failover;
+    // streams must land where Java's producer would put them.
+    const PropertyMap required = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"partitioner", "murmur2_random"},
+    };
+    if (absl::Status s = internal::ApplyConfig(*conf, options_.client, defaults, required);
+        !s.ok()) {
+      return s;
+    }
+    std::string error;
+    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), error) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&logs_), error) !=
+            RdKafka::Conf::CONF_OK) {
+      return absl::InternalError(absl::StrCat("producer callbacks refused: ", error));
+    }
+    producer_.reset(RdKafka::Producer::create(conf.get(), error));
+    if (producer_ == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot create Kafka producer: ", error));
+    }
+    poller_ = std::thread([this] {
+      while (!stopping_.load(std::memory_order_relaxed)) producer_->poll(50);
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status Produce(absl::string_view key, absl::string_view value,
+                       absl::Span<const Header> headers, DeliveryCallback done) {
+    RdKafka::Headers* kafka_headers = nullptr;
+    if (!headers.empty()) {
+      kafka_headers = RdKafka::Headers::create();
+      for (const Header& h : headers) kafka_headers->add(h.key, h.value.data(), h.value.size());
+    }
+    auto* callback = new DeliveryCallback(std::move(done));
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+    }
+    const RdKafka::ErrorCode err =
+        producer_->produce(options_.topic, RdKafka::Topic::PARTITION_UA,
+                           RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                           value.size(), key.data(), key.size(), 0, kafka_headers, callback);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      // Not queued: the headers and the callback are still ours.
+      delete kafka_headers;
+      delete callback;
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+      return KafkaStatus(err, absl::StrCat("produce to ", options_.topic));
+    }
+    return absl::OkStatus();
+  }
+
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<DeliveryCallback> callback(
+        static_cast<DeliveryCallback*>(message.msg_opaque()));
+    if (message.err() == RdKafka::ERR_NO_ERROR) {
+      std::move (*callback)(Position{message.partition(), message.offset()});
+    } else {
+      std::move (*callback)(
+          KafkaStatus(message.err(), absl::StrCat("produce to ", options_.topic)));
+    }
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }
+
+  absl::Status Flush(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&drained), timeout)) {
+      return absl::DeadlineExceededError(absl::StrCat(in_flight_, " records to ", options_.topic,
+                                                      " still unacknowledged after ",
+                                                      absl::FormatDuration(timeout)));
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t InFlight() const {
+    absl::MutexLock lock(&mu_);
+    return in_flight_;
+  }
+
+  const ProducerOptions options_;
+
+ private:
+  internal::LogForwarder logs_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::thread poller_;
+  std::atomic<bool> stopping_{false};
+  mutable absl::Mutex mu_;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
+  if (options.topic.empty()) return absl::InvalidArgumentError("producer topic is empty");
+  auto impl = std::make_unique<Impl>(options);
+  if (absl::Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() = default;
+
+absl::Status Producer::Produce(absl::string_view key, absl::string_view value,
+                               absl::Span<const Header> headers, DeliveryCallback done) {
+  return impl_->Produce(key, value, headers, std::move(done));
+}
+
+absl::StatusOr<Position> Producer::ProduceAndWait(absl::string_view key, absl::string_view value,
+                                                  absl::Span<const Header> headers) {
+  absl::Notification delivered;
+  absl::StatusOr<Position> result;
+  absl::Status queued = impl_->Produce(key, value, headers, [&](absl::StatusOr<Position> p) {
+    result = std::move(p);
+    delivered.Notify();
+  });
+  if (!queued.ok()) return queued;
+  delivered.WaitForNotification();
+  return result;
+}
+
+absl::Status Producer::Flush(absl::Duration timeout) { return impl_->Flush(timeout); }
+int64_t Producer::InFlight() const { return impl_->InFlight(); }
+const std::string& Producer::topic() const { return impl_->options_.topic; }
+
+}  // namespace herald::broker

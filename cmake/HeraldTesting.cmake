@@ -1,0 +1,27 @@
+# Test helpers shared by every component.
+#
+#   herald_test(NAME foo_test SOURCES foo_test.cc LIBS herald::common LABEL unit)
+#
+# LABEL is one of unit, integration, browser, chart. Integration tests get the
+# `kafka` fixture: ctest starts one private broker for the run (tests/CMakeLists.txt)
+# and stops it afterwards, even when tests fail.
+include(GoogleTest)
+
+function(herald_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT T_LABEL)
+    message(FATAL_ERROR "herald_test(${T_NAME}) needs a LABEL")
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  if(T_LABEL STREQUAL "integration")
+    set_tests_properties(${T_NAME} PROPERTIES
+      FIXTURES_REQUIRED kafka
+      ENVIRONMENT "HERALD_TEST_KAFKA_DIR=${HERALD_TEST_KAFKA_DIR}")
+  endif()
+endfunction()

@@ -1,0 +1,83 @@
+#include "support/kafka_env.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace herald::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::string(absl::StripAsciiWhitespace(text));
+}
+
+std::string ScriptPath() { return absl::StrCat(HERALD_SOURCE_DIR, "/scripts/kafka"); }
+
+}  // namespace
+
+std::string TestBootstrap() {
+  if (const char* b = std::getenv("HERALD_TEST_BOOTSTRAP"); b != nullptr && *b != '\0') return b;
+  const char* dir = std::getenv("HERALD_TEST_KAFKA_DIR");
+  std::string bootstrap = dir != nullptr ? ReadFile(absl::StrCat(dir, "/bootstrap")) : "";
+  if (bootstrap.empty()) {
+    ADD_FAILURE() << "no test broker: run through ctest (which starts one), or set "
+                     "HERALD_TEST_BOOTSTRAP=host:port";
+  }
+  return bootstrap;
+}
+
+std::string UniqueName(absl::string_view prefix) {
+  static std::atomic<int> counter{0};
+  static const uint32_t salt = absl::Uniform<uint32_t>(absl::BitGen());
+  return absl::StrCat(prefix, "-", getpid(), "-", salt, "-", counter++);
+}
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout, absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return done();
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(poll));
+  }
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<PrivateBroker>> PrivateBroker::Start() {
+  char pattern[] = "/tmp/herald-kafka-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string dir = pattern;
+  const std::string command = absl::StrCat(ScriptPath(), " start --dir ", dir,
+                                           " --port auto --no-topic >", dir, "/start.out 2>&1");
+  if (std::system(command.c_str()) != 0) {
+    std::string out = ReadFile(dir + "/start.out");
+    std::system(
+        absl::StrCat(ScriptPath(), " stop --purge --dir ", dir, " >/dev/null 2>&1").c_str());
+    return absl::UnavailableError(absl::StrCat("private broker did not start: ", out));
+  }
+  return std::unique_ptr<PrivateBroker>(new PrivateBroker(dir, ReadFile(dir + "/bootstrap")));
+}
+
+absl::Status PrivateBroker::Stop() {
+  if (stopped_) return absl::OkStatus();
+  stopped_ = true;
+  if (std::system(absl::StrCat(ScriptPath(), " stop --dir ", dir_, " >/dev/null 2>&1").c_str()) !=
+      0) {
+    return absl::InternalError("scripts/kafka stop failed");
+  }
+  return absl::OkStatus();
+}
+
+PrivateBroker::~PrivateBroker() {
+  std::system(absl::StrCat(ScriptPath(), " stop --purge --dir ", dir_, " >/dev/null 2>&1").c_str());
+}
+
+}  // namespace herald::testing

@@ -1,0 +1,51 @@
+// Test support: the Kafka broker of the current test run, private brokers,
+// unique names, and waiting on conditions with deadlines.
+//
+//   std::string bootstrap = herald::testing::TestBootstrap();
+//   std::string topic = herald::testing::UniqueName("orders");
+//   ASSERT_TRUE(herald::testing::WaitFor([&] { return seen == 10; }, absl::Seconds(30)));
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace herald::testing {
+
+// The broker ctest's `kafka` fixture started: $HERALD_TEST_BOOTSTRAP if set,
+// else the address in $HERALD_TEST_KAFKA_DIR/bootstrap. Fails the test (and
+// returns "") when neither is there.
+std::string TestBootstrap();
+
+// `prefix` plus something no other test run or test uses.
+std::string UniqueName(absl::string_view prefix);
+
+// Polls `done` until it is true or `timeout` passed; returns the last value.
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout,
+             absl::Duration poll = absl::Milliseconds(10));
+
+// A broker of the test's own, started with scripts/kafka in a fresh temporary
+// folder on a free port pair; stopped and removed by the destructor. For tests
+// that stop or break a broker.
+class PrivateBroker final {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrivateBroker>> Start();
+  ~PrivateBroker();
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  // Stops the broker (SIGTERM, then SIGKILL after 30 s). Idempotent.
+  absl::Status Stop();
+
+ private:
+  PrivateBroker(std::string dir, std::string bootstrap)
+      : dir_(std::move(dir)), bootstrap_(std::move(bootstrap)) {}
+  std::string dir_;
+  std::string bootstrap_;
+  bool stopped_ = false;
+};
+
+}  // namespace herald::testing
