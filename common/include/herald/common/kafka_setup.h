@@ -1,0 +1,44 @@
+// What every Herald process that talks to Kafka does at start: read the Kafka
+// flags, make sure the topic is there, and learn the topic's epoch.
+//
+// Flags (each also HERALD_<NAME>):
+//   --kafka_bootstrap        host:port list (default 127.0.0.1:9092)
+//   --kafka_properties       extra librdkafka settings, key=value,key=value
+//   --topic                  the deployment's topic (default herald.events)
+//   --partitions             partitions when the topic is created (default 6)
+//   --retention_ms           retention when the topic is created (default 7 days)
+//   --create_topic           create the topic if missing (default true)
+//   --kafka_startup_timeout  how long to wait for Kafka at start (default 60s)
+//
+//   broker::ClientConfig client = KafkaClientFromFlags("herald-publisher");
+//   absl::StatusOr<TopicInfo> topic = PrepareTopic(client);
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "herald/broker/config.h"
+
+namespace herald::common {
+
+struct TopicInfo {
+  std::string topic;
+  int32_t partitions = 0;
+  std::string cluster_id;
+  std::string epoch;
+};
+
+// InvalidArgument for a malformed --kafka_bootstrap or --kafka_properties.
+absl::StatusOr<broker::ClientConfig> KafkaClientFromFlags(absl::string_view client_id);
+
+// The value of --topic.
+std::string TopicFromFlags();
+
+// Ensures the topic exists (or, with --create_topic=false, that it does), then
+// reads the cluster id and partition count and computes the epoch. While Kafka
+// is unreachable it retries, logging each attempt, until
+// --kafka_startup_timeout; then DEADLINE_EXCEEDED with the last error.
+absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client);
+
+}  // namespace herald::common

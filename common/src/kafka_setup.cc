@@ -1,0 +1,96 @@
+#include "herald/common/kafka_setup.h"
+
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "herald/broker/admin.h"
+#include "herald/common/cursor.h"
+#include "herald/common/logging.h"
+
+ABSL_FLAG(std::string, kafka_bootstrap, "127.0.0.1:9092", "Kafka bootstrap servers, host:port,...");
+ABSL_FLAG(std::string, kafka_properties, "",
+          "Extra librdkafka settings as key=value,key=value (security.protocol, sasl.*, ssl.*)");
+ABSL_FLAG(std::string, topic, "herald.events", "The deployment's Kafka topic");
+ABSL_FLAG(int32_t, partitions, 6, "Partitions of the topic when Herald creates it");
+ABSL_FLAG(int64_t, retention_ms, 7LL * 24 * 3600 * 1000,
+          "retention.ms of the topic when Herald creates it");
+ABSL_FLAG(bool, create_topic, true, "Create the topic when it does not exist");
+ABSL_FLAG(absl::Duration, kafka_startup_timeout, absl::Seconds(60),
+          "How long to wait for Kafka at start before giving up");
+
+namespace herald::common {
+
+absl::StatusOr<broker::ClientConfig> KafkaClientFromFlags(absl::string_view client_id) {
+  broker::ClientConfig client;
+  client.bootstrap_servers = absl::GetFlag(FLAGS_kafka_bootstrap);
+  client.client_id = std::string(client_id);
+  if (absl::Status s = broker::ValidateBootstrapServers(client.bootstrap_servers); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--kafka_bootstrap: ", s.message()));
+  }
+  absl::StatusOr<broker::PropertyMap> properties =
+      broker::ParseProperties(absl::GetFlag(FLAGS_kafka_properties));
+  if (!properties.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kafka_properties: ", properties.status().message()));
+  }
+  client.properties = std::move(*properties);
+  return client;
+}
+
+std::string TopicFromFlags() { return absl::GetFlag(FLAGS_topic); }
+
+absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
+  TopicInfo info;
+  info.topic = absl::GetFlag(FLAGS_topic);
+  const int32_t partitions = absl::GetFlag(FLAGS_partitions);
+  if (partitions < 1) return absl::InvalidArgumentError("--partitions must be at least 1");
+  absl::StatusOr<std::unique_ptr<broker::Admin>> admin = broker::Admin::Create(client);
+  if (!admin.ok()) return admin.status();
+
+  const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_kafka_startup_timeout);
+  absl::Duration backoff = absl::Milliseconds(200);
+  absl::Status last;
+  for (int attempt = 1;; ++attempt) {
+    const absl::Duration step = absl::Seconds(10);
+    if (absl::GetFlag(FLAGS_create_topic)) {
+      broker::TopicSpec spec{.name = info.topic, .partitions = partitions};
+      spec.configs["retention.ms"] = absl::StrCat(absl::GetFlag(FLAGS_retention_ms));
+      last = (*admin)->EnsureTopic(spec, step);
+    } else {
+      last = absl::OkStatus();
+    }
+    absl::StatusOr<int32_t> count =
+        last.ok() ? (*admin)->PartitionCount(info.topic, step) : absl::StatusOr<int32_t>(last);
+    absl::StatusOr<std::string> cluster =
+        count.ok() ? (*admin)->ClusterId(step) : absl::StatusOr<std::string>(count.status());
+    if (cluster.ok()) {
+      info.partitions = *count;
+      info.cluster_id = *cluster;
+      info.epoch = ComputeEpoch(info.cluster_id, info.topic, info.partitions);
+      spdlog::info("topic {} on cluster {}: {} partitions, epoch {}", info.topic, info.cluster_id,
+                   info.partitions, info.epoch);
+      return info;
+    }
+    last = cluster.status();
+    // A missing topic with --create_topic=false or a bad setting will not fix
+    // itself; only unreachable Kafka is worth waiting for.
+    if (absl::IsInvalidArgument(last) || absl::IsFailedPrecondition(last) ||
+        absl::IsPermissionDenied(last) ||
+        (absl::IsNotFound(last) && !absl::GetFlag(FLAGS_create_topic))) {
+      return last;
+    }
+    if (absl::Now() + backoff >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "Kafka at ", client.bootstrap_servers, " not usable within --kafka_startup_timeout=",
+          absl::FormatDuration(absl::GetFlag(FLAGS_kafka_startup_timeout)), ": ", last.message()));
+    }
+    spdlog::warn("waiting for Kafka at {} (attempt {}): {}", client.bootstrap_servers, attempt,
+                 last.message());
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+}  // namespace herald::common

@@ -1,0 +1,112 @@
+// herald-publisher: gRPC in, Kafka out. See README.md.
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "herald/broker/producer.h"
+#include "herald/common/admin_http.h"
+#include "herald/common/flags.h"
+#include "herald/common/grpc_server.h"
+#include "herald/common/kafka_setup.h"
+#include "herald/common/logging.h"
+#include "herald/common/process.h"
+#include "publisher_service.h"
+
+ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7001", "Where the Publisher gRPC service listens");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9101",
+          "Where /metrics, /healthz and /readyz are served");
+ABSL_FLAG(int64_t, max_payload_bytes, 1 << 20, "Largest event payload accepted, in bytes");
+ABSL_FLAG(int64_t, max_in_flight, 20'000,
+          "Events waiting for Kafka across all calls before RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, stream_window, 2'000,
+          "Unanswered events per PublishStream before the publisher stops reading it");
+ABSL_FLAG(absl::Duration, linger, absl::Milliseconds(2), "How long Kafka writes wait to batch");
+ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(30),
+          "How long an event may wait for Kafka before DEADLINE_EXCEEDED");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long calls in progress may finish after SIGTERM");
+ABSL_FLAG(std::string, ready_file, "",
+          "Once serving, write {\"grpc_port\": N, \"metrics_port\": M} to this file");
+
+namespace herald::publisher {
+namespace {
+
+int Run() {
+  absl::StatusOr<broker::ClientConfig> client = common::KafkaClientFromFlags("herald-publisher");
+  if (!client.ok()) {
+    spdlog::critical("{}", client.status());
+    return 2;
+  }
+  absl::StatusOr<common::TopicInfo> topic = common::PrepareTopic(*client);
+  if (!topic.ok()) {
+    spdlog::critical("{}", topic.status());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<broker::Producer>> producer =
+      broker::Producer::Create({.client = *client,
+                                .topic = topic->topic,
+                                .linger = absl::GetFlag(FLAGS_linger),
+                                .delivery_timeout = absl::GetFlag(FLAGS_delivery_timeout),
+                                .max_record_bytes = static_cast<int32_t>(
+                                    absl::GetFlag(FLAGS_max_payload_bytes) + 256 * 1024)});
+  if (!producer.ok()) {
+    spdlog::critical("{}", producer.status());
+    return 2;
+  }
+
+  common::Registry metrics;
+  PublisherOptions options;
+  options.limits.max_payload_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
+  options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.stream_window = absl::GetFlag(FLAGS_stream_window);
+  options.epoch = topic->epoch;
+  PublisherService service(**producer, metrics, options);
+
+  const int max_message = static_cast<int>(options.limits.max_payload_bytes + 256 * 1024);
+  absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(
+      absl::GetFlag(FLAGS_grpc_address), {&service},
+      [&](grpc::ServerBuilder& builder) { builder.SetMaxReceiveMessageSize(max_message); });
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status());
+    return 1;
+  }
+  server->service_names = {"herald.v1.Publisher"};
+  server->SetServing(true);
+  std::atomic<bool> ready{true};
+  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http = common::AdminHttpServer::Start(
+      absl::GetFlag(FLAGS_metrics_address), metrics, [&] { return ready.load(); });
+  if (!http.ok()) {
+    spdlog::critical("{}", http.status());
+    return 1;
+  }
+  spdlog::info("herald-publisher serving gRPC on port {}, metrics on port {}, topic {}",
+               server->port, (*http)->port(), topic->topic);
+  if (absl::Status s =
+          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
+                                 {{"grpc_port", server->port}, {"metrics_port", (*http)->port()}});
+      !s.ok()) {
+    spdlog::error("{}", s);
+  }
+
+  const int signal = common::AwaitShutdownSignal();
+  spdlog::info("signal {}: draining (up to {})", signal,
+               absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
+  ready = false;
+  server->SetServing(false);
+  server->server->Shutdown(std::chrono::system_clock::now() +
+                           absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  if (absl::Status s = (*producer)->Flush(absl::Seconds(5)); !s.ok()) spdlog::warn("{}", s);
+  spdlog::info("herald-publisher stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace herald::publisher
+
+int main(int argc, char** argv) {
+  herald::common::BlockShutdownSignals();
+  herald::common::ParseFlags(argc, argv,
+                             "herald-publisher: takes events over gRPC (herald.v1.Publisher) and "
+                             "writes them to Kafka. Every flag can also be set as HERALD_<FLAG>.");
+  herald::common::InitLogging("herald-publisher");
+  return herald::publisher::Run();
+}

@@ -1,0 +1,255 @@
+#include "publisher_service.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "herald/common/cursor.h"
+#include "herald/common/event_codec.h"
+#include "herald/common/grpc_server.h"
+
+namespace herald::publisher {
+namespace {
+
+// Kafka's outcome as the status a publishing client acts on.
+absl::Status KafkaOutcome(const absl::Status& status) {
+  const std::string message = absl::StrCat("Kafka did not take the event: ", status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return absl::DeadlineExceededError(message);
+    case absl::StatusCode::kResourceExhausted:
+      return absl::ResourceExhaustedError(message);
+    case absl::StatusCode::kInvalidArgument:
+      return absl::InvalidArgumentError(message);
+    case absl::StatusCode::kPermissionDenied:
+      return absl::InternalError(message);  // the publisher's credentials, not the caller's
+    default:
+      return absl::UnavailableError(message);
+  }
+}
+
+}  // namespace
+
+bool IsRetryable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ||
+         absl::IsResourceExhausted(status) || absl::IsAborted(status);
+}
+
+PublisherService::PublisherService(broker::Producer& producer, common::Registry& metrics,
+                                   PublisherOptions options)
+    : producer_(producer),
+      options_(std::move(options)),
+      published_(
+          metrics.AddCounter("herald_publisher_published_total", "Events acknowledged by Kafka")),
+      rejected_invalid_(metrics.AddCounter("herald_publisher_rejected_total",
+                                           "Events refused before Kafka", {{"reason", "invalid"}})),
+      rejected_busy_(metrics.AddCounter("herald_publisher_rejected_total",
+                                        "Events refused before Kafka", {{"reason", "in_flight"}})),
+      failed_(
+          metrics.AddCounter("herald_publisher_failed_total", "Events Kafka did not acknowledge")),
+      ack_seconds_(metrics.AddHistogram("herald_publisher_ack_seconds",
+                                        "From accepting an event to Kafka's acks=all",
+                                        common::LatencyBuckets())) {
+  metrics.AddCollector("herald_publisher_in_flight", "Events waiting for Kafka's acknowledgement",
+                       common::MetricType::kGauge,
+                       [this](const common::Emit& emit) { emit({}, InFlight()); });
+}
+
+void PublisherService::Submit(const v1::Event& event, Done done) {
+  if (absl::Status s = ValidateEvent(event, options_.limits); !s.ok()) {
+    rejected_invalid_.Increment();
+    std::move(done)(s);
+    return;
+  }
+  if (in_flight_.fetch_add(1) >= options_.max_in_flight) {
+    in_flight_.fetch_sub(1);
+    rejected_busy_.Increment();
+    std::move(done)(absl::ResourceExhaustedError(
+        absl::StrCat("the publisher has ", options_.max_in_flight,
+                     " events waiting for Kafka (its limit); retry after a short back-off")));
+    return;
+  }
+  v1::Event stored = event;
+  const absl::Time accepted = absl::Now();
+  const int64_t nanos = absl::ToUnixNanos(accepted);
+  stored.mutable_publish_time()->set_seconds(nanos / 1'000'000'000);
+  stored.mutable_publish_time()->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  const common::EncodedRecord record = common::EncodeForKafka(stored);
+
+  // Shared so that `done` survives a Produce() that refuses the record (and
+  // then drops the callback without calling it).
+  auto shared_done = std::make_shared<Done>(std::move(done));
+  absl::Status queued = producer_.Produce(
+      record.key, record.value, record.headers,
+      [this, accepted, shared_done](absl::StatusOr<broker::Position> position) {
+        in_flight_.fetch_sub(1);
+        if (!position.ok()) {
+          failed_.Increment();
+          std::move (*shared_done)(KafkaOutcome(position.status()));
+          return;
+        }
+        published_.Increment();
+        ack_seconds_.Observe(absl::ToDoubleSeconds(absl::Now() - accepted));
+        v1::PublishResponse response;
+        response.mutable_position()->set_partition(position->partition);
+        response.mutable_position()->set_offset(position->offset);
+        response.set_cursor(common::EncodeCursor(
+            {.epoch = options_.epoch, .next = {{position->partition, position->offset + 1}}}));
+        std::move (*shared_done)(std::move(response));
+      });
+  if (!queued.ok()) {
+    in_flight_.fetch_sub(1);
+    failed_.Increment();
+    std::move (*shared_done)(KafkaOutcome(queued));
+  }
+}
+
+grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
+                                                    const v1::PublishRequest* request,
+                                                    v1::PublishResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!request->has_event()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request has no event"));
+    return reactor;
+  }
+  Submit(request->event(),
+         [reactor, response, context](absl::StatusOr<v1::PublishResponse> result) {
+           if (result.ok()) {
+             *response = std::move(*result);
+             reactor->Finish(grpc::Status::OK);
+             return;
+           }
+           context->AddTrailingMetadata("herald-retryable",
+                                        IsRetryable(result.status()) ? "true" : "false");
+           reactor->Finish(common::ToGrpcStatus(result.status()));
+         });
+  return reactor;
+}
+
+// One PublishStream call. Reads requests while fewer than `stream_window` are
+// unanswered, writes responses one at a time in completion order, and finishes
+// once the client is done sending and every response is written.
+class PublisherService::StreamReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishStreamResponse> {
+ public:
+  explicit StreamReactor(PublisherService& service) : service_(service) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      bool finish;
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+        finish = ShouldFinish();
+      }
+      if (finish) Finish(grpc::Status::OK);
+      return;
+    }
+    const uint64_t id = request_.request_id();
+    {
+      absl::MutexLock lock(&mu_);
+      ++outstanding_;
+    }
+    if (!request_.has_event()) {
+      Complete(id, absl::InvalidArgumentError("the request has no event"));
+    } else {
+      service_.Submit(request_.event(), [this, id](absl::StatusOr<v1::PublishResponse> result) {
+        Complete(id, std::move(result));
+      });
+    }
+    bool read_more;
+    {
+      absl::MutexLock lock(&mu_);
+      read_more = outstanding_ < service_.options_.stream_window;
+      paused_ = !read_more;
+    }
+    if (read_more) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const v1::PublishStreamResponse* next = nullptr;
+    bool finish;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        broken_ = true;
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+      }
+      finish = ShouldFinish();
+    }
+    if (next != nullptr) StartWrite(next);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Complete(uint64_t id, absl::StatusOr<v1::PublishResponse> result) {
+    v1::PublishStreamResponse response;
+    response.set_request_id(id);
+    if (result.ok()) {
+      *response.mutable_ok() = std::move(*result);
+    } else {
+      v1::PublishError* error = response.mutable_error();
+      error->set_code(static_cast<int32_t>(result.status().code()));
+      error->set_message(std::string(result.status().message()));
+      error->set_retryable(IsRetryable(result.status()));
+    }
+    const v1::PublishStreamResponse* write = nullptr;
+    bool resume_read = false;
+    bool finish;
+    {
+      absl::MutexLock lock(&mu_);
+      --outstanding_;
+      if (!broken_) {
+        queue_.push_back(std::move(response));
+        if (!writing_) {
+          writing_ = true;
+          write = &queue_.front();
+        }
+      }
+      if (paused_ && outstanding_ < service_.options_.stream_window) {
+        paused_ = false;
+        resume_read = true;
+      }
+      finish = ShouldFinish();
+    }
+    if (write != nullptr) StartWrite(write);
+    if (resume_read) StartRead(&request_);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  bool ShouldFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !reads_done_ || outstanding_ > 0 || writing_) return false;
+    finished_ = true;
+    return true;
+  }
+
+  PublisherService& service_;
+  v1::PublishRequest request_;  // only touched between StartRead and OnReadDone
+  absl::Mutex mu_;
+  // Responses waiting to be written; the front is being written. A deque keeps
+  // the front's address stable while others are appended.
+  std::deque<v1::PublishStreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishStreamResponse>*
+PublisherService::PublishStream(grpc::CallbackServerContext* context) {
+  return new StreamReactor(*this);
+}
+
+}  // namespace herald::publisher

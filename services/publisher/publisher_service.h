@@ -1,0 +1,69 @@
+// PublisherService: the herald.v1.Publisher gRPC service (callback API).
+//
+// Each accepted event is produced to Kafka; the response (position and cursor)
+// is sent from the producer's delivery callback once Kafka acknowledged it with
+// acks=all. Nothing blocks inside a reactor.
+//
+// Bounds: at most `max_in_flight` events are unacknowledged across all calls
+// (further ones get RESOURCE_EXHAUSTED); a PublishStream stops reading its
+// client while it has `stream_window` events in flight, so a fast client is
+// held back by gRPC flow control rather than buffered.
+//
+// Thread-safety: gRPC calls the service from its threads; the service's state
+// is atomics and the metrics registry.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "event_rules.h"
+#include "herald/broker/producer.h"
+#include "herald/common/metrics.h"
+#include "herald/v1/publisher.grpc.pb.h"
+
+namespace herald::publisher {
+
+struct PublisherOptions {
+  EventLimits limits;
+  int64_t max_in_flight = 20'000;
+  int64_t stream_window = 2'000;
+  std::string epoch;  // for the cursors in responses
+};
+
+class PublisherService final : public v1::Publisher::CallbackService {
+ public:
+  PublisherService(broker::Producer& producer, common::Registry& metrics, PublisherOptions options);
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const v1::PublishRequest* request,
+                                    v1::PublishResponse* response) override;
+
+  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishStreamResponse>* PublishStream(
+      grpc::CallbackServerContext* context) override;
+
+  int64_t InFlight() const { return in_flight_.load(); }
+
+  // One accepted event's outcome, for both RPCs.
+  using Done = absl::AnyInvocable<void(absl::StatusOr<v1::PublishResponse>) &&>;
+  // Validates, admits and produces `event`; calls `done` exactly once, maybe
+  // inline (validation or admission failure), maybe from the delivery thread.
+  void Submit(const v1::Event& event, Done done);
+
+ private:
+  class StreamReactor;
+
+  broker::Producer& producer_;
+  const PublisherOptions options_;
+  std::atomic<int64_t> in_flight_{0};
+
+  common::Counter& published_;
+  common::Counter& rejected_invalid_;
+  common::Counter& rejected_busy_;
+  common::Counter& failed_;
+  common::Histogram& ack_seconds_;
+};
+
+// Whether a client may safely send the same event again after `status`.
+bool IsRetryable(const absl::Status& status);
+
+}  // namespace herald::publisher
