@@ -1,0 +1,399 @@
+#include "fanout_service.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/cursor.h"
+#include "herald/common/grpc_server.h"
+#include "herald/common/logging.h"
+#include "herald/common/stream_name.h"
+
+namespace herald::fanout {
+namespace {
+
+// Splits a delivery into responses below `max_bytes`. Each chunk's positions
+// are those after the pull, except that a partition with events in a later
+// chunk is only as far as that chunk's first event: a client that stops after
+// any chunk resumes exactly.
+struct Chunk {
+  std::vector<const v1::Event*> events;
+  std::map<int32_t, int64_t> positions;
+};
+
+std::vector<Chunk> SplitDelivery(const std::vector<EventPtr>& events,
+                                 const std::map<int32_t, int64_t>& positions, size_t max_bytes) {
+  std::vector<Chunk> chunks(1);
+  size_t bytes = 0;
+  for (const EventPtr& e : events) {
+    const size_t size = e->ByteSizeLong() + 16;
+    if (!chunks.back().events.empty() && bytes + size > max_bytes) {
+      chunks.emplace_back();
+      bytes = 0;
+    }
+    chunks.back().events.push_back(e.get());
+    bytes += size;
+  }
+  std::map<int32_t, int64_t> later;  // partition -> first offset in later chunks
+  for (auto chunk = chunks.rbegin(); chunk != chunks.rend(); ++chunk) {
+    chunk->positions = positions;
+    for (const auto& [p, first] : later) chunk->positions[p] = first;
+    for (auto e = chunk->events.rbegin(); e != chunk->events.rend(); ++e) {
+      later[(*e)->position().partition()] = (*e)->position().offset();
+    }
+  }
+  return chunks;
+}
+
+grpc::Status Unavailable(const absl::Status& status) {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      absl::StrCat("fanout cannot read Kafka: ", status.message()));
+}
+
+}  // namespace
+
+FanoutService::FanoutService(EventStore& store, ReaderFactory readers, common::TopicInfo topic,
+                             FanoutOptions options, common::Registry& metrics)
+    : store_(store),
+      readers_(std::move(readers)),
+      topic_(std::move(topic)),
+      options_(options),
+      metrics_(metrics),
+      replays_(metrics.AddCounter("herald_fanout_replays_total",
+                                  "Times a subscription was served from Kafka, not the rings")),
+      sessions_(metrics.AddGauge("herald_fanout_sessions", "Subscribe and Attach calls open")) {
+  metrics.AddCollector("herald_fanout_subscriptions", "Sessions following each stream",
+                       common::MetricType::kGauge, [this](const common::Emit& emit) {
+                         absl::MutexLock lock(&counts_mu_);
+                         for (const auto& [stream, n] : subscriptions_) {
+                           emit({{"stream", stream}}, static_cast<double>(n));
+                         }
+                       });
+  for (const char* reason : {"retention", "epoch", "malformed"}) {
+    metrics.AddCounter("herald_fanout_resets_total", "Resets sent, by reason",
+                       {{"reason", reason}});
+  }
+}
+
+void FanoutService::Shutdown() {
+  stopping_.store(true);
+  store_.Poke();
+}
+
+void FanoutService::CountStreams(const std::vector<std::string>& streams, int delta) {
+  absl::MutexLock lock(&counts_mu_);
+  for (const std::string& s : streams) {
+    if ((subscriptions_[s] += delta) <= 0) subscriptions_.erase(s);
+  }
+}
+
+void FanoutService::CountReset(const v1::Reset& reset) {
+  metrics_
+      .AddCounter("herald_fanout_resets_total", "Resets sent, by reason",
+                  {{"reason", reset.reason()}})
+      .Increment();
+}
+
+std::string FanoutService::CursorFor(const std::map<int32_t, int64_t>& positions) const {
+  return common::EncodeCursor({.epoch = topic_.epoch, .next = positions});
+}
+
+absl::StatusOr<bool> FanoutService::AheadOfLog(int32_t partition, int64_t next) {
+  if (next <= store_.Tail(partition)) return false;
+  absl::MutexLock lock(&watermark_mu_);
+  if (watermark_reader_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<broker::Reader>> r = readers_();
+    if (!r.ok()) return r.status();
+    watermark_reader_ = std::move(*r);
+  }
+  absl::StatusOr<broker::Watermarks> w =
+      watermark_reader_->QueryWatermarks(partition, absl::Seconds(10));
+  if (!w.ok()) return w.status();
+  return next > w->high;
+}
+
+grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
+                                      const v1::SubscribeRequest* request,
+                                      grpc::ServerWriter<v1::SubscribeResponse>* writer) {
+  if (request->streams_size() == 0 ||
+      static_cast<size_t>(request->streams_size()) > options_.max_subscribe_streams) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("give 1 to ", options_.max_subscribe_streams, " streams, not ",
+                                     request->streams_size()));
+  }
+  std::vector<std::string> streams;
+  for (const std::string& s : request->streams()) {
+    if (absl::Status v = common::ValidateStreamName(s); !v.ok()) return common::ToGrpcStatus(v);
+    if (std::find(streams.begin(), streams.end(), s) == streams.end()) streams.push_back(s);
+  }
+  if (request->rewind() > options_.max_rewind) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("rewind ", request->rewind(), " is over the limit of ", options_.max_rewind));
+  }
+
+  std::vector<v1::Reset> resets;
+  auto reset_all = [&](const std::string& reason, const std::string& detail) {
+    v1::Reset& r = resets.emplace_back();
+    for (const std::string& s : streams) r.add_streams(s);
+    r.set_reason(reason);
+    r.set_detail(detail);
+  };
+  std::optional<common::Cursor> cursor;
+  if (!request->cursor().empty()) {
+    absl::StatusOr<common::Cursor> c = common::DecodeCursor(request->cursor());
+    if (!c.ok()) {
+      reset_all("malformed", std::string(c.status().message()));
+    } else if (c->epoch != topic_.epoch) {
+      reset_all("epoch", absl::StrCat("the cursor is of epoch ", c->epoch, ", the topic is at ",
+                                      topic_.epoch));
+    } else {
+      cursor = std::move(*c);
+    }
+  }
+  std::vector<Session::Start> starts;
+  std::map<int32_t, std::vector<std::string>> ahead;
+  for (const std::string& s : streams) {
+    Session::Start& start = starts.emplace_back();
+    start.stream = s;
+    const int32_t partition = broker::PartitionForKey(s, topic_.partitions);
+    if (cursor.has_value()) {
+      if (auto it = cursor->next.find(partition); it != cursor->next.end()) {
+        absl::StatusOr<bool> beyond = AheadOfLog(partition, it->second);
+        if (!beyond.ok()) return Unavailable(beyond.status());
+        if (*beyond) {
+          ahead[partition].push_back(s);
+        } else {
+          start.next_offset = it->second;
+        }
+      }
+    } else if (request->cursor().empty()) {
+      start.rewind = request->rewind();
+    }
+  }
+  for (const auto& [partition, names] : ahead) {
+    v1::Reset& r = resets.emplace_back();
+    for (const std::string& s : names) r.add_streams(s);
+    r.set_reason("epoch");
+    r.set_detail(
+        absl::StrCat("partition ", partition, " has no such position: the topic was recreated"));
+  }
+
+  Session session(store_, readers_, topic_.partitions, options_.session);
+  absl::StatusOr<std::vector<v1::Reset>> added = session.Add(starts);
+  if (!added.ok()) return Unavailable(added.status());
+  for (v1::Reset& r : *added) resets.push_back(std::move(r));
+
+  sessions_.Add(1);
+  CountStreams(streams, 1);
+  struct Leave {
+    FanoutService* self;
+    const std::vector<std::string>& streams;
+    ~Leave() {
+      self->sessions_.Add(-1);
+      self->CountStreams(streams, -1);
+    }
+  } leave{this, streams};
+
+  for (const v1::Reset& r : resets) {
+    CountReset(r);
+    v1::SubscribeResponse response;
+    *response.mutable_reset() = r;
+    if (!writer->Write(response)) return grpc::Status::OK;
+  }
+  std::string last_cursor = CursorFor(session.Positions());
+  {
+    v1::SubscribeResponse response;
+    response.set_cursor(last_cursor);
+    if (!writer->Write(response)) return grpc::Status::OK;
+  }
+  absl::Time last_sent = absl::Now();
+  bool was_replaying = false;
+  int failures = 0;
+  while (!context->IsCancelled()) {
+    if (stopping_.load()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fanout shutting down; reconnect");
+    }
+    const uint64_t version = store_.Version();
+    absl::StatusOr<Session::Delivery> d = session.Pull();
+    if (!d.ok()) {
+      spdlog::warn("subscription to {} streams: {}", streams.size(), d.status());
+      if (++failures >= 10) return Unavailable(d.status());
+      store_.AwaitChange(version, absl::Milliseconds(500));
+      continue;
+    }
+    failures = 0;
+    if (d->replaying && !was_replaying) replays_.Increment();
+    was_replaying = d->replaying;
+    for (const v1::Reset& r : d->resets) {
+      CountReset(r);
+      v1::SubscribeResponse response;
+      *response.mutable_reset() = r;
+      if (!writer->Write(response)) return grpc::Status::OK;
+    }
+    const std::map<int32_t, int64_t> positions = session.Positions();
+    if (!d->events.empty()) {
+      for (const Chunk& chunk : SplitDelivery(d->events, positions, options_.max_response_bytes)) {
+        v1::SubscribeResponse response;
+        v1::EventBatch* batch = response.mutable_batch();
+        for (const v1::Event* e : chunk.events) *batch->add_events() = *e;
+        batch->set_cursor(CursorFor(chunk.positions));
+        if (!writer->Write(response)) return grpc::Status::OK;
+      }
+      last_cursor = CursorFor(positions);
+      last_sent = absl::Now();
+    } else {
+      std::string cursor_now = CursorFor(positions);
+      // Positions move without events (other streams' records); say so, and
+      // prove the stream alive, once per interval.
+      if (absl::Now() - last_sent >= options_.cursor_interval) {
+        v1::SubscribeResponse response;
+        response.set_cursor(cursor_now);
+        if (!writer->Write(response)) return grpc::Status::OK;
+        last_cursor = std::move(cursor_now);
+        last_sent = absl::Now();
+      }
+      if (!d->replaying) store_.AwaitChange(version, absl::Milliseconds(250));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FanoutService::Attach(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>* stream) {
+  Session session(store_, readers_, topic_.partitions, options_.session);
+  absl::Mutex mu;
+  std::vector<v1::Reset> pending_resets;  // guarded by mu
+  grpc::Status error = grpc::Status::OK;  // guarded by mu
+  std::atomic<bool> reads_done{false};
+  sessions_.Add(1);
+
+  std::thread reader([&] {
+    v1::AttachRequest request;
+    while (stream->Read(&request)) {
+      if (request.has_watch()) {
+        std::vector<Session::Start> starts;
+        std::vector<std::string> names;
+        grpc::Status bad = grpc::Status::OK;
+        for (const v1::StreamStart& s : request.watch().streams()) {
+          if (absl::Status v = common::ValidateStreamName(s.stream()); !v.ok()) {
+            bad = common::ToGrpcStatus(v);
+            break;
+          }
+          Session::Start& start = starts.emplace_back();
+          start.stream = s.stream();
+          if (s.has_next_offset()) {
+            if (s.next_offset() < 0) {
+              bad = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("negative next_offset for ", s.stream()));
+              break;
+            }
+            start.next_offset = s.next_offset();
+          }
+          names.push_back(s.stream());
+        }
+        if (bad.ok() && session.StreamCount() + starts.size() > options_.max_attach_streams) {
+          bad = grpc::Status(
+              grpc::StatusCode::RESOURCE_EXHAUSTED,
+              absl::StrCat("an edge may watch at most ", options_.max_attach_streams, " streams"));
+        }
+        absl::StatusOr<std::vector<v1::Reset>> added =
+            bad.ok() ? session.Add(starts) : std::vector<v1::Reset>{};
+        if (bad.ok() && !added.ok()) bad = Unavailable(added.status());
+        absl::MutexLock lock(&mu);
+        if (!bad.ok()) {
+          error = bad;
+          break;
+        }
+        CountStreams(names, 1);
+        for (v1::Reset& r : *added) pending_resets.push_back(std::move(r));
+      } else if (request.has_unwatch()) {
+        std::vector<std::string> names(request.unwatch().streams().begin(),
+                                       request.unwatch().streams().end());
+        const std::vector<std::string> before = session.Streams();
+        session.Remove(names);
+        std::vector<std::string> removed;
+        for (const std::string& n : names) {
+          if (std::find(before.begin(), before.end(), n) != before.end()) removed.push_back(n);
+        }
+        CountStreams(removed, -1);
+      }
+      store_.Poke();
+    }
+    reads_done.store(true);
+    store_.Poke();
+  });
+
+  grpc::Status result = grpc::Status::OK;
+  bool first = true;
+  absl::Time last_sent = absl::InfinitePast();
+  bool was_replaying = false;
+  int failures = 0;
+  while (!context->IsCancelled() && !reads_done.load()) {
+    if (stopping_.load()) {
+      result = grpc::Status(grpc::StatusCode::UNAVAILABLE, "fanout shutting down; reconnect");
+      break;
+    }
+    const uint64_t version = store_.Version();
+    std::vector<v1::Reset> resets;
+    {
+      absl::MutexLock lock(&mu);
+      if (!error.ok()) {
+        result = error;
+        break;
+      }
+      resets.swap(pending_resets);
+    }
+    absl::StatusOr<Session::Delivery> d = session.Pull();
+    if (!d.ok()) {
+      spdlog::warn("edge session: {}", d.status());
+      if (++failures >= 10) {
+        result = Unavailable(d.status());
+        break;
+      }
+      store_.AwaitChange(version, absl::Milliseconds(500));
+      continue;
+    }
+    failures = 0;
+    if (d->replaying && !was_replaying) replays_.Increment();
+    was_replaying = d->replaying;
+    for (v1::Reset& r : d->resets) resets.push_back(std::move(r));
+    const std::map<int32_t, int64_t> positions = session.Positions();
+    // Progress without events goes out once per interval (also a heartbeat).
+    const bool heartbeat = absl::Now() - last_sent >= options_.cursor_interval;
+    if (first || !d->events.empty() || !resets.empty() || heartbeat) {
+      bool ok = true;
+      for (const Chunk& chunk : SplitDelivery(d->events, positions, options_.max_response_bytes)) {
+        v1::AttachResponse response;
+        if (first) response.set_epoch(topic_.epoch);
+        first = false;
+        for (v1::Reset& r : resets) {
+          CountReset(r);
+          *response.add_resets() = std::move(r);
+        }
+        resets.clear();
+        for (const v1::Event* e : chunk.events) *response.add_events() = *e;
+        for (const auto& [p, next] : chunk.positions) {
+          v1::PartitionProgress* progress = response.add_progress();
+          progress->set_partition(p);
+          progress->set_next_offset(next);
+        }
+        if (!stream->Write(response)) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+      last_sent = absl::Now();
+    }
+    if (d->events.empty() && !d->replaying) store_.AwaitChange(version, absl::Milliseconds(250));
+  }
+  if (!reads_done.load()) context->TryCancel();  // unblocks the reader's Read()
+  reader.join();
+  CountStreams(session.Streams(), -1);
+  sessions_.Add(-1);
+  return result;
+}
+
+}  // namespace herald::fanout

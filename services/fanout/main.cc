@@ -1,0 +1,146 @@
+// herald-fanout: reads the whole topic, keeps recent events per stream, and
+// serves Subscribe (services, heraldctl) and Attach (edges). See README.md.
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "event_store.h"
+#include "fanout_service.h"
+#include "herald/common/admin_http.h"
+#include "herald/common/flags.h"
+#include "herald/common/grpc_server.h"
+#include "herald/common/kafka_setup.h"
+#include "herald/common/logging.h"
+#include "herald/common/process.h"
+#include "tail_reader.h"
+
+ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7002", "Where the Fanout gRPC service listens");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9102",
+          "Where /metrics, /healthz and /readyz are served");
+ABSL_FLAG(int64_t, ring_events, 1024, "Events kept in memory per stream");
+ABSL_FLAG(int64_t, ring_bytes, 1 << 20, "Bytes kept in memory per stream");
+ABSL_FLAG(int64_t, max_streams, 100'000, "Streams kept in memory; the idlest are dropped past it");
+ABSL_FLAG(int64_t, max_store_bytes, 512LL << 20, "Bytes kept in memory across all streams");
+ABSL_FLAG(int64_t, warm_events, 10'000,
+          "Records per partition read from before the end at start, to warm the rings");
+ABSL_FLAG(int32_t, max_rewind, 10'000, "Largest rewind a subscriber may ask for");
+ABSL_FLAG(int32_t, max_subscribe_streams, 64, "Streams one Subscribe call may follow");
+ABSL_FLAG(absl::Duration, fetch_wait, absl::Milliseconds(5),
+          "How long Kafka may hold a fetch waiting for data (latency)");
+ABSL_FLAG(absl::Duration, cursor_interval, absl::Seconds(1),
+          "Cursor-only progress and heartbeat interval on idle subscriptions");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "How long calls may take to end after SIGTERM");
+ABSL_FLAG(int32_t, max_threads, 4096, "Threads for gRPC calls (one per subscription)");
+ABSL_FLAG(std::string, ready_file, "",
+          "Once serving, write {\"grpc_port\": N, \"metrics_port\": M} to this file");
+
+namespace herald::fanout {
+namespace {
+
+int Run() {
+  absl::StatusOr<broker::ClientConfig> client = common::KafkaClientFromFlags("herald-fanout");
+  if (!client.ok()) {
+    spdlog::critical("{}", client.status());
+    return 2;
+  }
+  absl::StatusOr<common::TopicInfo> topic = common::PrepareTopic(*client);
+  if (!topic.ok()) {
+    spdlog::critical("{}", topic.status());
+    return 1;
+  }
+  const broker::ReaderOptions reader_options{
+      .client = *client, .topic = topic->topic, .fetch_wait = absl::GetFlag(FLAGS_fetch_wait)};
+  EventStore store(topic->partitions,
+                   {.ring_events = static_cast<size_t>(absl::GetFlag(FLAGS_ring_events)),
+                    .ring_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_ring_bytes)),
+                    .max_streams = static_cast<size_t>(absl::GetFlag(FLAGS_max_streams)),
+                    .max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_store_bytes))});
+  common::Registry metrics;
+  metrics.AddCollector(
+      "herald_fanout_store_bytes", "Bytes held in the rings", common::MetricType::kGauge,
+      [&](const common::Emit& emit) { emit({}, static_cast<double>(store.GetStats().bytes)); });
+  metrics.AddCollector(
+      "herald_fanout_store_streams", "Streams with a ring", common::MetricType::kGauge,
+      [&](const common::Emit& emit) { emit({}, static_cast<double>(store.GetStats().streams)); });
+  TailReader tail(store, reader_options, absl::GetFlag(FLAGS_warm_events), metrics);
+  if (absl::Status s = tail.Start(absl::Seconds(60)); !s.ok()) {
+    spdlog::critical("cannot read topic {}: {}", topic->topic, s);
+    return 1;
+  }
+
+  FanoutOptions options;
+  options.max_rewind = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_rewind));
+  options.max_subscribe_streams = static_cast<size_t>(absl::GetFlag(FLAGS_max_subscribe_streams));
+  options.cursor_interval = absl::GetFlag(FLAGS_cursor_interval);
+  ReaderFactory readers = [reader_options]() { return broker::Reader::Create(reader_options); };
+  FanoutService service(store, readers, *topic, options, metrics);
+
+  absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(
+      absl::GetFlag(FLAGS_grpc_address), {&service}, [](grpc::ServerBuilder& builder) {
+        grpc::ResourceQuota quota("herald-fanout");
+        quota.SetMaxThreads(absl::GetFlag(FLAGS_max_threads));
+        builder.SetResourceQuota(quota);
+      });
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status());
+    return 1;
+  }
+  server->service_names = {"herald.v1.Fanout"};
+  std::atomic<bool> draining{false};
+  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http =
+      common::AdminHttpServer::Start(absl::GetFlag(FLAGS_metrics_address), metrics,
+                                     [&] { return tail.Ready() && !draining.load(); });
+  if (!http.ok()) {
+    spdlog::critical("{}", http.status());
+    return 1;
+  }
+  // gRPC health follows readiness: SERVING once the rings are warm.
+  std::atomic<bool> stop_health{false};
+  std::thread health([&] {
+    bool serving = false;
+    server->SetServing(false);
+    while (!stop_health.load()) {
+      const bool ready = tail.Ready() && !draining.load();
+      if (ready != serving) {
+        server->SetServing(ready);
+        serving = ready;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  spdlog::info(
+      "herald-fanout serving gRPC on port {}, metrics on port {}, topic {} ({} "
+      "partitions, epoch {})",
+      server->port, (*http)->port(), topic->topic, topic->partitions, topic->epoch);
+  if (absl::Status s =
+          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
+                                 {{"grpc_port", server->port}, {"metrics_port", (*http)->port()}});
+      !s.ok()) {
+    spdlog::error("{}", s);
+  }
+
+  const int signal = common::AwaitShutdownSignal();
+  spdlog::info("signal {}: closing subscriptions so that clients move to another replica", signal);
+  draining = true;
+  service.Shutdown();
+  server->server->Shutdown(std::chrono::system_clock::now() +
+                           absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  stop_health = true;
+  health.join();
+  tail.Stop();
+  spdlog::info("herald-fanout stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace herald::fanout
+
+int main(int argc, char** argv) {
+  herald::common::BlockShutdownSignals();
+  herald::common::ParseFlags(argc, argv,
+                             "herald-fanout: follows the Herald topic and serves streams from "
+                             "cursors (herald.v1.Fanout). Every flag can also be set as "
+                             "HERALD_<FLAG>.");
+  herald::common::InitLogging("herald-fanout");
+  return herald::fanout::Run();
+}

@@ -1,0 +1,272 @@
+#include "session.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/event_codec.h"
+#include "herald/common/logging.h"
+
+namespace herald::fanout {
+namespace {
+
+bool Contains(const std::vector<std::string>& sorted, const std::string& stream) {
+  return std::binary_search(sorted.begin(), sorted.end(), stream);
+}
+
+}  // namespace
+
+Session::Session(EventStore& store, ReaderFactory readers, int32_t partitions,
+                 SessionOptions options)
+    : store_(store), readers_(std::move(readers)), partitions_(partitions), options_(options) {}
+
+absl::Status Session::EnsureReader() {
+  if (reader_ != nullptr) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<broker::Reader>> reader = readers_();
+  if (!reader.ok()) return reader.status();
+  reader_ = std::move(*reader);
+  assigned_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<broker::Watermarks> Session::Watermarks(int32_t partition) {
+  if (absl::Status s = EnsureReader(); !s.ok()) return s;
+  return reader_->QueryWatermarks(partition, absl::Seconds(10));
+}
+
+v1::Reset Session::MakeReset(const Group& g, const std::string& reason, const std::string& detail) {
+  v1::Reset reset;
+  for (const std::string& s : g.streams) reset.add_streams(s);
+  reset.set_reason(reason);
+  reset.set_detail(detail);
+  return reset;
+}
+
+absl::StatusOr<std::vector<v1::Reset>> Session::Add(const std::vector<Start>& starts) {
+  absl::MutexLock lock(&mu_);
+  std::map<int32_t, std::vector<const Start*>> by_partition;
+  for (const Start& s : starts) {
+    by_partition[broker::PartitionForKey(s.stream, partitions_)].push_back(&s);
+  }
+  std::vector<v1::Reset> resets;
+  for (const auto& [partition, list] : by_partition) {
+    Group& g = groups_[partition];
+    const bool fresh = g.streams.empty();
+    // Where each new stream would start on its own.
+    std::vector<std::pair<const Start*, int64_t>> wanted;
+    for (const Start* s : list) {
+      if (Contains(g.streams, s->stream)) continue;
+      if (std::any_of(wanted.begin(), wanted.end(),
+                      [&](const auto& w) { return w.first->stream == s->stream; })) {
+        continue;
+      }
+      int64_t at;
+      if (s->next_offset.has_value()) {
+        at = *s->next_offset;
+      } else if (s->rewind > 0) {
+        std::optional<int64_t> start = store_.RewindStart(partition, s->stream, s->rewind, -1);
+        if (!start.has_value()) {
+          absl::StatusOr<broker::Watermarks> w = Watermarks(partition);
+          if (!w.ok()) return w.status();
+          start = store_.RewindStart(partition, s->stream, s->rewind, w->low);
+        }
+        if (!start.has_value()) {
+          absl::StatusOr<int64_t> scanned = RewindFromKafka(partition, s->stream, s->rewind);
+          if (!scanned.ok()) return scanned.status();
+          start = *scanned;
+        }
+        at = *start;
+      } else {
+        at = store_.Tail(partition);
+      }
+      wanted.emplace_back(s, at);
+    }
+    if (wanted.empty()) continue;
+    if (fresh) {
+      g.next = wanted.front().second;
+      for (const auto& w : wanted) g.next = std::min(g.next, w.second);
+    }
+    for (const auto& [s, at] : wanted) {
+      g.streams.insert(std::upper_bound(g.streams.begin(), g.streams.end(), s->stream), s->stream);
+      if (at > g.next) g.min_offset[s->stream] = at;
+    }
+    // A position the store does not cover may be older than retention: say so
+    // now rather than after a failed read.
+    if (!store_.Collect(partition, g.streams, g.next, 0, &g.min_offset).has_value()) {
+      absl::StatusOr<broker::Watermarks> w = Watermarks(partition);
+      if (!w.ok()) return w.status();
+      if (g.next < w->low) {
+        resets.push_back(
+            MakeReset(g, "retention",
+                      absl::StrCat("partition ", partition, " position ", g.next,
+                                   " is older than the oldest retained event ", w->low)));
+        g.next = w->low;
+      }
+    }
+  }
+  return resets;
+}
+
+void Session::Remove(const std::vector<std::string>& streams) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& stream : streams) {
+    auto it = groups_.find(broker::PartitionForKey(stream, partitions_));
+    if (it == groups_.end()) continue;
+    Group& g = it->second;
+    auto pos = std::lower_bound(g.streams.begin(), g.streams.end(), stream);
+    if (pos == g.streams.end() || *pos != stream) continue;
+    g.streams.erase(pos);
+    g.min_offset.erase(stream);
+    if (g.streams.empty()) groups_.erase(it);
+  }
+}
+
+absl::StatusOr<int64_t> Session::RewindFromKafka(int32_t partition, const std::string& stream,
+                                                 uint32_t n) {
+  absl::StatusOr<broker::Watermarks> w = Watermarks(partition);
+  if (!w.ok()) return w.status();
+  const int64_t coverage = store_.Coverage(partition, stream);
+  std::optional<EventStore::Collected> held = store_.Collect(partition, {stream}, coverage, n);
+  const size_t in_memory = held.has_value() ? held->events.size() : 0;
+  const size_t need = n > in_memory ? n - in_memory : 0;
+  if (need == 0) return held->events.front()->position().offset();
+
+  absl::StatusOr<std::unique_ptr<broker::Reader>> scanner = readers_();
+  if (!scanner.ok()) return scanner.status();
+  // Newest first: offsets of the stream found below the coverage.
+  std::vector<int64_t> found;
+  int64_t hi = std::min(coverage, w->high);
+  int64_t window = 4096;
+  int64_t scanned = 0;
+  while (hi > w->low && found.size() < need && scanned < options_.max_rewind_scan) {
+    const int64_t lo = std::max(w->low, hi - window);
+    if (absl::Status s = (*scanner)->Assign({{partition, lo}}); !s.ok()) return s;
+    std::vector<int64_t> in_window;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while ((*scanner)->NextOffset(partition).value_or(lo) < hi && absl::Now() < deadline) {
+      absl::StatusOr<broker::Batch> batch = (*scanner)->Poll(4096, absl::Milliseconds(100));
+      if (!batch.ok()) return batch.status();
+      for (const broker::Record& r : batch->records) {
+        if (r.position.offset < hi && r.key == stream) in_window.push_back(r.position.offset);
+      }
+      if (!batch->out_of_range.empty()) break;  // retention moved under us
+    }
+    found.insert(found.end(), in_window.rbegin(), in_window.rend());
+    scanned += hi - lo;
+    hi = lo;
+    window *= 4;
+  }
+  if (found.size() >= need) return found[need - 1];
+  return found.empty() ? coverage : found.back();
+}
+
+absl::StatusOr<Session::Delivery> Session::Pull() {
+  absl::MutexLock lock(&mu_);
+  Delivery out;
+  size_t budget = options_.max_batch_events;
+  bool any_replaying = false;
+  for (auto& [partition, g] : groups_) {
+    if (budget == 0) break;
+    std::optional<EventStore::Collected> c =
+        store_.Collect(partition, g.streams, g.next, budget, &g.min_offset);
+    if (!c.has_value()) {
+      g.replaying = true;
+      any_replaying = true;
+      continue;
+    }
+    g.replaying = false;
+    budget -= c->events.size();
+    for (EventPtr& e : c->events) out.events.push_back(std::move(e));
+    g.next = c->next;
+    absl::erase_if(g.min_offset, [&](const auto& m) { return m.second <= g.next; });
+  }
+  if (any_replaying && budget > 0) {
+    if (absl::Status s = ReplayStep(out, budget); !s.ok()) return s;
+  }
+  out.replaying = any_replaying;
+  if (!any_replaying && reader_ != nullptr) {
+    reader_.reset();  // caught up: give the connection back
+    assigned_.clear();
+  }
+  return out;
+}
+
+absl::Status Session::ReplayStep(Delivery& out, size_t budget) {
+  if (absl::Status s = EnsureReader(); !s.ok()) return s;
+  std::map<int32_t, int64_t> wanted;
+  for (const auto& [partition, g] : groups_) {
+    if (g.replaying) wanted[partition] = g.next;
+  }
+  bool reassign = wanted.size() != assigned_.size();
+  for (const auto& [partition, next] : wanted) {
+    reassign = reassign || !assigned_.contains(partition) ||
+               reader_->NextOffset(partition).value_or(-1) != next;
+  }
+  if (reassign) {
+    std::vector<broker::Position> starts;
+    for (const auto& [partition, next] : wanted) starts.push_back({partition, next});
+    if (absl::Status s = reader_->Assign(starts); !s.ok()) return s;
+    assigned_ = wanted;
+  }
+  absl::StatusOr<broker::Batch> batch = reader_->Poll(budget, options_.replay_poll);
+  if (!batch.ok()) return batch.status();
+  for (const broker::Record& record : batch->records) {
+    auto it = groups_.find(record.position.partition);
+    if (it == groups_.end() || !it->second.replaying) continue;
+    Group& g = it->second;
+    if (record.position.offset < g.next) continue;
+    g.next = record.position.offset + 1;
+    if (!Contains(g.streams, record.key)) continue;
+    if (auto m = g.min_offset.find(record.key);
+        m != g.min_offset.end() && record.position.offset < m->second) {
+      continue;
+    }
+    absl::StatusOr<v1::Event> event = common::DecodeFromKafka(record);
+    if (!event.ok()) {
+      spdlog::warn("replay skips {}", event.status());
+      continue;
+    }
+    out.events.push_back(std::make_shared<const v1::Event>(std::move(*event)));
+  }
+  for (const broker::Position& p : batch->out_of_range) {
+    auto it = groups_.find(p.partition);
+    if (it == groups_.end()) continue;
+    Group& g = it->second;
+    absl::StatusOr<broker::Watermarks> w = Watermarks(p.partition);
+    if (!w.ok()) return w.status();
+    if (g.next < w->low) {
+      out.resets.push_back(
+          MakeReset(g, "retention",
+                    absl::StrCat("partition ", p.partition, " position ", g.next,
+                                 " was deleted by retention; resuming at ", w->low)));
+      g.next = w->low;
+    }
+    assigned_.erase(p.partition);  // re-assign at the new position
+  }
+  return absl::OkStatus();
+}
+
+std::map<int32_t, int64_t> Session::Positions() const {
+  absl::MutexLock lock(&mu_);
+  std::map<int32_t, int64_t> out;
+  for (const auto& [partition, g] : groups_) out[partition] = g.next;
+  return out;
+}
+
+size_t Session::StreamCount() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [partition, g] : groups_) n += g.streams.size();
+  return n;
+}
+
+std::vector<std::string> Session::Streams() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [partition, g] : groups_)
+    out.insert(out.end(), g.streams.begin(), g.streams.end());
+  return out;
+}
+
+}  // namespace herald::fanout

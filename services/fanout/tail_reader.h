@@ -1,0 +1,60 @@
+// TailReader: the fanout's one reader of the whole topic.
+//
+// On Start() it asks Kafka for each partition's bounds and starts reading
+// `warm_events` records before the end (or at the log start), so that the
+// rings hold recent history before the first subscriber asks. From then on it
+// follows every partition's tail, decodes records (Herald events and raw
+// records) and ingests them into the EventStore. Records that cannot be served
+// are skipped, counted and logged; their offsets still move the tail.
+//
+// Lifecycle: Start() once, Stop() (or the destructor) joins the thread.
+// Threads: one internal thread owns the Kafka reader; Ready() and the metrics
+// may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "event_store.h"
+#include "herald/broker/reader.h"
+#include "herald/common/metrics.h"
+
+namespace herald::fanout {
+
+class TailReader final {
+ public:
+  TailReader(EventStore& store, broker::ReaderOptions reader_options, int64_t warm_events,
+             common::Registry& metrics);
+  ~TailReader();
+
+  // Reads the partitions' bounds (retrying until `timeout`) and starts the thread.
+  absl::Status Start(absl::Duration timeout);
+  void Stop();
+
+  // True once every partition was read up to the end it had at Start().
+  bool Ready() const { return ready_.load(); }
+
+ private:
+  void Run();
+  void Ingest(const broker::Batch& batch);
+  void UpdateLag();
+
+  EventStore& store_;
+  const broker::ReaderOptions reader_options_;
+  const int64_t warm_events_;
+  std::unique_ptr<broker::Reader> reader_;
+  std::vector<int64_t> warm_target_;
+  std::vector<std::atomic<int64_t>> lag_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  common::Counter& ingested_;
+  common::Counter& skipped_;
+  common::Counter& jumps_;
+};
+
+}  // namespace herald::fanout
