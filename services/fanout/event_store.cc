@@ -123,7 +123,11 @@ std::optional<EventStore::Collected> EventStore::Collect(
   }
   bool more = false;
   for (const Source& s : sources) more = more || s.index < s.entries->size();
-  out.next = more ? out.events.back()->position().offset() + 1 : std::max(from, p.tail);
+  if (!more) {
+    out.next = std::max(from, p.tail);
+  } else {
+    out.next = out.events.empty() ? from : out.events.back()->position().offset() + 1;
+  }
   return out;
 }
 

@@ -46,6 +46,16 @@ TEST(EventStoreTest, MaxStopsAfterTheLastReturnedEvent) {
   EXPECT_EQ(c->next, 2);
 }
 
+TEST(EventStoreTest, ZeroMaxOnlyAnswersCoverage) {
+  EventStore store(1, {});
+  store.Begin(0, 0);
+  store.Ingest(0, {Ev("a", 0)}, 1);
+  auto c = store.Collect(0, {"a"}, 0, 0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->events.empty());
+  EXPECT_EQ(c->next, 0);
+}
+
 TEST(EventStoreTest, BeforeTheStartIsNotCovered) {
   EventStore store(1, {});
   store.Begin(0, 50);

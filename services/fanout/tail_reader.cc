@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "herald/broker/partitioner.h"
 #include "herald/common/event_codec.h"
 #include "herald/common/logging.h"
 
@@ -18,6 +19,8 @@ TailReader::TailReader(EventStore& store, broker::ReaderOptions reader_options, 
                                    "Events read from Kafka into the rings")),
       skipped_(metrics.AddCounter("herald_fanout_skipped_total",
                                   "Records that could not be served (bad key, value or type)")),
+      misplaced_(metrics.AddCounter("herald_fanout_misplaced_total",
+                                    "Records in another partition than murmur2(stream) gives")),
       jumps_(metrics.AddCounter("herald_fanout_tail_jumps_total",
                                 "Times the tail fell out of retention and jumped forward")) {
   metrics.AddCollector("herald_fanout_partition_lag", "Records written to Kafka but not yet read",
@@ -100,6 +103,17 @@ void TailReader::Ingest(const broker::Batch& batch) {
     if (!event.ok()) {
       skipped_.Increment();
       spdlog::warn("skipping {}", event.status());
+      continue;
+    }
+    if (const int32_t home = broker::PartitionForKey(record.key, store_.partitions());
+        home != record.position.partition) {
+      // Subscribers look for a stream in its murmur2 partition only.
+      misplaced_.Increment();
+      spdlog::warn(
+          "skipping record {}/{} of stream {}: Java's murmur2 partitioner puts that "
+          "stream in partition {}; configure the producer with it (librdkafka: "
+          "partitioner=murmur2_random)",
+          record.position.partition, record.position.offset, record.key, home);
       continue;
     }
     ingested_.Increment();

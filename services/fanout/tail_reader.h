@@ -54,6 +54,7 @@ class TailReader final {
 
   common::Counter& ingested_;
   common::Counter& skipped_;
+  common::Counter& misplaced_;
   common::Counter& jumps_;
 };
 
