@@ -1,0 +1,148 @@
+#include "support/backbone.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "herald/broker/admin.h"
+#include "support/kafka_env.h"
+
+namespace herald::testing {
+namespace {
+
+// A tiny HTTP GET over loopback, for /metrics.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    (void)!write(fd, request.data(), request.size());
+    char buffer[8192];
+    ssize_t n;
+    // Read the headers, then Content-Length bytes: the server may keep the
+    // connection open.
+    size_t want = std::string::npos;
+    while ((want == std::string::npos || out.size() < want) &&
+           (n = read(fd, buffer, sizeof(buffer))) > 0) {
+      out.append(buffer, n);
+      const size_t end = out.find("\r\n\r\n");
+      const size_t length = out.find("Content-Length: ");
+      if (want == std::string::npos && end != std::string::npos && length < end) {
+        size_t bytes = 0;
+        const size_t eol = out.find("\r\n", length);
+        if (absl::SimpleAtoi(out.substr(length + 16, eol - length - 16), &bytes)) {
+          want = end + 4 + bytes;
+        }
+      }
+    }
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
+
+absl::Status Backbone::Start(BackboneOptions options) {
+  options_ = std::move(options);
+  bootstrap_ = TestBootstrap();
+  topic_ = UniqueName("herald-test");
+  auto admin = broker::Admin::Create({.bootstrap_servers = bootstrap_});
+  if (!admin.ok()) return admin.status();
+  if (absl::Status s = (*admin)->EnsureTopic(
+          {.name = topic_, .partitions = options_.partitions, .configs = options_.topic_configs},
+          absl::Seconds(30));
+      !s.ok()) {
+    return s;
+  }
+  std::vector<std::string> args = {"--kafka_bootstrap=" + bootstrap_, "--topic=" + topic_,
+                                   "--create_topic=false", "--grpc_address=127.0.0.1:0",
+                                   "--metrics_address=127.0.0.1:0"};
+  args.insert(args.end(), options_.publisher_args.begin(), options_.publisher_args.end());
+  auto publisher = ChildProcess::Start(HeraldBinary("herald-publisher"), args);
+  if (!publisher.ok()) return publisher.status();
+  publisher_ = std::move(*publisher);
+  absl::StatusOr<int> port = publisher_->WaitForPort("grpc_port", absl::Seconds(60));
+  if (!port.ok()) return port.status();
+  publisher_stub_ = v1::Publisher::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
+  return StartFanout();
+}
+
+absl::Status Backbone::StartFanout() {
+  std::vector<std::string> args = {
+      "--kafka_bootstrap=" + bootstrap_, "--topic=" + topic_, "--create_topic=false",
+      absl::StrCat("--grpc_address=127.0.0.1:", fanout_port_), "--metrics_address=127.0.0.1:0"};
+  args.insert(args.end(), options_.fanout_args.begin(), options_.fanout_args.end());
+  fanout_.reset();
+  auto fanout = ChildProcess::Start(HeraldBinary("herald-fanout"), args);
+  if (!fanout.ok()) return fanout.status();
+  fanout_ = std::move(*fanout);
+  absl::StatusOr<int> port = fanout_->WaitForPort("grpc_port", absl::Seconds(60));
+  if (!port.ok()) return port.status();
+  absl::StatusOr<int> metrics = fanout_->WaitForPort("metrics_port", absl::Seconds(1));
+  if (!metrics.ok()) return metrics.status();
+  fanout_port_ = *port;
+  fanout_metrics_port_ = *metrics;
+  auto channel = grpc::CreateChannel(fanout_address(), grpc::InsecureChannelCredentials());
+  fanout_stub_ = v1::Fanout::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    if (health->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return absl::OkStatus();
+    }
+    if (!fanout_->Running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("fanout never SERVING:\n", fanout_->LogTail()));
+}
+
+absl::StatusOr<v1::PublishResponse> Backbone::Publish(const std::string& stream,
+                                                      const std::string& type,
+                                                      const std::string& text) {
+  v1::PublishRequest request;
+  request.mutable_event()->set_stream(stream);
+  request.mutable_event()->set_type(type);
+  request.mutable_event()->set_text(text);
+  v1::PublishResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::Status status = publisher_stub_->Publish(&context, request, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return response;
+}
+
+double Backbone::FanoutMetric(const std::string& sample) {
+  const std::string text = HttpGet(fanout_metrics_port_, "/metrics");
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.size() > sample.size() && line.substr(0, sample.size()) == sample &&
+        line[sample.size()] == ' ') {
+      double v;
+      if (absl::SimpleAtod(line.substr(sample.size() + 1), &v)) return v;
+    }
+  }
+  return -1;
+}
+
+}  // namespace herald::testing

@@ -1,0 +1,63 @@
+// Test support: a publisher and a fanout (real binaries) on a fresh topic of
+// the test broker, with gRPC clients for both.
+//
+//   Backbone mesh;
+//   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64"}}).ok());
+//   v1::PublishResponse r = mesh.Publish("orders.eu", "created", "{}").value();
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "herald/broker/config.h"
+#include "herald/v1/fanout.grpc.pb.h"
+#include "herald/v1/publisher.grpc.pb.h"
+#include "support/process.h"
+
+namespace herald::testing {
+
+struct BackboneOptions {
+  int32_t partitions = 6;
+  broker::PropertyMap topic_configs;
+  std::vector<std::string> publisher_args;
+  std::vector<std::string> fanout_args;
+};
+
+class Backbone final {
+ public:
+  absl::Status Start(BackboneOptions options = {});
+
+  // Starts (or restarts, on the same port) the fanout and waits until its
+  // gRPC health check says SERVING.
+  absl::Status StartFanout();
+  ChildProcess& fanout() { return *fanout_; }
+  ChildProcess& publisher() { return *publisher_; }
+
+  absl::StatusOr<v1::PublishResponse> Publish(const std::string& stream, const std::string& type,
+                                              const std::string& text);
+
+  v1::Publisher::Stub& publisher_stub() { return *publisher_stub_; }
+  v1::Fanout::Stub& fanout_stub() { return *fanout_stub_; }
+  std::string fanout_address() const { return "127.0.0.1:" + std::to_string(fanout_port_); }
+  int fanout_metrics_port() const { return fanout_metrics_port_; }
+  const std::string& topic() const { return topic_; }
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  // One Prometheus sample of the fanout (e.g. "herald_fanout_replays_total"), or -1.
+  double FanoutMetric(const std::string& sample);
+
+ private:
+  BackboneOptions options_;
+  std::string bootstrap_;
+  std::string topic_;
+  std::unique_ptr<ChildProcess> publisher_;
+  std::unique_ptr<ChildProcess> fanout_;
+  int fanout_port_ = 0;
+  int fanout_metrics_port_ = 0;
+  std::unique_ptr<v1::Publisher::Stub> publisher_stub_;
+  std::unique_ptr<v1::Fanout::Stub> fanout_stub_;
+};
+
+}  // namespace herald::testing

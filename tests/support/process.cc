@@ -1,0 +1,122 @@
+#include "support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace herald::testing {
+
+std::string HeraldBinary(const std::string& name) {
+  return absl::StrCat(HERALD_BINARY_DIR, "/", name);
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& binary,
+                                                                  std::vector<std::string> args) {
+  char pattern[] = "/tmp/herald-proc-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string dir = pattern;
+  args.insert(args.begin(), binary);
+  args.push_back(absl::StrCat("--ready_file=", dir, "/ready"));
+  const std::string log = dir + "/log";
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    // Dies with the test, whatever happens to it (a ctest timeout included).
+    // The signal follows the thread that forked: start children from the
+    // test's main thread.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, dir));
+}
+
+ChildProcess::~ChildProcess() {
+  if (!reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::system(absl::StrCat("rm -rf ", dir_).c_str());
+}
+
+bool ChildProcess::Running() {
+  if (reaped_) return false;
+  int status;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+absl::StatusOr<int> ChildProcess::WaitForPort(const std::string& name, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::ifstream in(dir_ + "/ready");
+    if (in.good()) {
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string json = text.str();
+      const std::string key = absl::StrCat("\"", name, "\": ");
+      const size_t at = json.find(key);
+      if (at == std::string::npos) return absl::NotFoundError(absl::StrCat(name, " not in ", json));
+      int port = 0;
+      const size_t start = at + key.size();
+      const size_t end = json.find_first_of(",}", start);
+      if (!absl::SimpleAtoi(json.substr(start, end - start), &port)) {
+        return absl::InternalError(absl::StrCat("bad ready file: ", json));
+      }
+      return port;
+    }
+    if (!Running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("process exited before it was ready:\n", LogTail()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("not ready in time:\n", LogTail()));
+}
+
+void ChildProcess::Kill(int signal) {
+  if (!reaped_) kill(pid_, signal);
+}
+
+absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (reaped_) return 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError("process still running");
+}
+
+std::string ChildProcess::LogTail(size_t bytes) const {
+  std::ifstream in(log_);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace herald::testing

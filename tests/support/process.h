@@ -1,0 +1,59 @@
+// Test support: real Herald binaries as child processes.
+//
+//   auto fanout = ChildProcess::Start(HeraldBinary("herald-fanout"),
+//                                     {"--kafka_bootstrap=" + bootstrap,
+//                                     "--grpc_address=127.0.0.1:0"});
+//   absl::StatusOr<int> port = fanout->WaitForPort("grpc_port", absl::Seconds(60));
+//   fanout->Kill(SIGKILL);
+//
+// Each process gets `--ready_file` in a fresh temporary folder and logs to a
+// file there; the destructor kills (SIGKILL) and reaps it, and the child gets
+// SIGKILL if the thread that started it dies, so no test leaves a process
+// behind, even when it fails or is killed. Start children from the test's main
+// thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace herald::testing {
+
+// The path of a Herald binary built alongside the tests.
+std::string HeraldBinary(const std::string& name);
+
+class ChildProcess final {
+ public:
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::string& binary,
+                                                             std::vector<std::string> args);
+  ~ChildProcess();
+
+  // Waits until the process wrote its ready file, then returns the named port.
+  // FailedPrecondition with the log's tail if the process exited first.
+  absl::StatusOr<int> WaitForPort(const std::string& name, absl::Duration timeout);
+
+  // Sends `signal`; Wait() reaps. Kill(SIGKILL) + Wait() is a crash.
+  void Kill(int signal);
+  // The exit status (as waitpid gives it), or DeadlineExceeded.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  bool Running();
+
+  const std::string& log_path() const { return log_; }
+  std::string LogTail(size_t bytes = 4000) const;
+
+ private:
+  ChildProcess(pid_t pid, std::string dir) : pid_(pid), dir_(std::move(dir)) {
+    log_ = dir_ + "/log";
+  }
+  pid_t pid_;
+  std::string dir_;
+  std::string log_;
+  bool reaped_ = false;
+};
+
+}  // namespace herald::testing
