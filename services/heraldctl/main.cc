@@ -84,12 +84,13 @@ int PublishLines() {
   std::thread reader([&] {
     herald::v1::PublishStreamResponse response;
     while (stream->Read(&response)) {
-      if (response.has_ok()) {
-        std::cout << ResponseJson(response.ok()) << "\n";
-      } else {
-        ++failed;
-        std::cerr << "heraldctl: line " << response.request_id() << ": "
-                  << response.error().message() << "\n";
+      for (const herald::v1::PublishResult& r : response.results()) {
+        if (r.has_ok()) {
+          std::cout << ResponseJson(r.ok()) << "\n";
+        } else {
+          ++failed;
+          std::cerr << "heraldctl: line " << r.request_id() << ": " << r.error().message() << "\n";
+        }
       }
     }
   });

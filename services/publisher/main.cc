@@ -19,7 +19,8 @@ ABSL_FLAG(int64_t, max_in_flight, 20'000,
           "Events waiting for Kafka across all calls before RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, stream_window, 2'000,
           "Unanswered events per PublishStream before the publisher stops reading it");
-ABSL_FLAG(absl::Duration, linger, absl::Milliseconds(2), "How long Kafka writes wait to batch");
+ABSL_FLAG(absl::Duration, linger, absl::Milliseconds(5),
+          "How long Kafka writes wait to batch (larger batches cost the broker less)");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(30),
           "How long an event may wait for Kafka before DEADLINE_EXCEEDED");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),

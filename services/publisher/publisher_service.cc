@@ -1,6 +1,5 @@
 #include "publisher_service.h"
 
-#include <deque>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -129,8 +128,9 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 }
 
 // One PublishStream call. Reads requests while fewer than `stream_window` are
-// unanswered, writes responses one at a time in completion order, and finishes
-// once the client is done sending and every response is written.
+// unanswered; writes one response at a time, each carrying every result that
+// completed since the last write (Kafka acknowledges whole batches at once);
+// finishes once the client is done sending and every result is written.
 class PublisherService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishStreamResponse> {
  public:
@@ -169,23 +169,18 @@ class PublisherService::StreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::PublishStreamResponse* next = nullptr;
+    bool write;
     bool finish;
     {
       absl::MutexLock lock(&mu_);
-      queue_.pop_front();
       if (!ok) {
         broken_ = true;
-        queue_.clear();
+        pending_.Clear();
       }
-      if (!queue_.empty()) {
-        next = &queue_.front();
-      } else {
-        writing_ = false;
-      }
+      write = TakePendingLocked();
       finish = ShouldFinish();
     }
-    if (next != nullptr) StartWrite(next);
+    if (write) StartWrite(&writing_response_);
     if (finish) Finish(grpc::Status::OK);
   }
 
@@ -193,28 +188,24 @@ class PublisherService::StreamReactor final
 
  private:
   void Complete(uint64_t id, absl::StatusOr<v1::PublishResponse> result) {
-    v1::PublishStreamResponse response;
-    response.set_request_id(id);
-    if (result.ok()) {
-      *response.mutable_ok() = std::move(*result);
-    } else {
-      v1::PublishError* error = response.mutable_error();
-      error->set_code(static_cast<int32_t>(result.status().code()));
-      error->set_message(std::string(result.status().message()));
-      error->set_retryable(IsRetryable(result.status()));
-    }
-    const v1::PublishStreamResponse* write = nullptr;
+    bool write = false;
     bool resume_read = false;
     bool finish;
     {
       absl::MutexLock lock(&mu_);
       --outstanding_;
       if (!broken_) {
-        queue_.push_back(std::move(response));
-        if (!writing_) {
-          writing_ = true;
-          write = &queue_.front();
+        v1::PublishResult* r = pending_.add_results();
+        r->set_request_id(id);
+        if (result.ok()) {
+          *r->mutable_ok() = std::move(*result);
+        } else {
+          v1::PublishError* error = r->mutable_error();
+          error->set_code(static_cast<int32_t>(result.status().code()));
+          error->set_message(std::string(result.status().message()));
+          error->set_retryable(IsRetryable(result.status()));
         }
+        if (!writing_) write = TakePendingLocked();
       }
       if (paused_ && outstanding_ < service_.options_.stream_window) {
         paused_ = false;
@@ -222,9 +213,20 @@ class PublisherService::StreamReactor final
       }
       finish = ShouldFinish();
     }
-    if (write != nullptr) StartWrite(write);
+    if (write) StartWrite(&writing_response_);
     if (resume_read) StartRead(&request_);
     if (finish) Finish(grpc::Status::OK);
+  }
+
+  // Moves every pending result into the response to write next; false (and
+  // not writing) when there is none.
+  bool TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writing_ = pending_.results_size() > 0;
+    if (writing_) {
+      writing_response_.Clear();
+      writing_response_.Swap(&pending_);
+    }
+    return writing_;
   }
 
   bool ShouldFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -236,9 +238,10 @@ class PublisherService::StreamReactor final
   PublisherService& service_;
   v1::PublishRequest request_;  // only touched between StartRead and OnReadDone
   absl::Mutex mu_;
-  // Responses waiting to be written; the front is being written. A deque keeps
-  // the front's address stable while others are appended.
-  std::deque<v1::PublishStreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  // Results completed since the last write began, and the response being
+  // written (untouched between StartWrite and OnWriteDone).
+  v1::PublishStreamResponse pending_ ABSL_GUARDED_BY(mu_);
+  v1::PublishStreamResponse writing_response_;
   int64_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;

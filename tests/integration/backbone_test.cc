@@ -53,11 +53,13 @@ void PublishAll(v1::Publisher::Stub& stub, const std::vector<std::string>& strea
   std::thread reader([&] {
     v1::PublishStreamResponse response;
     while (stream->Read(&response)) {
-      if (response.has_ok()) {
-        progress(++acked);
-      } else {
-        ++failed;
-        ADD_FAILURE() << response.error().message();
+      for (const v1::PublishResult& r : response.results()) {
+        if (r.has_ok()) {
+          progress(++acked);
+        } else {
+          ++failed;
+          ADD_FAILURE() << r.error().message();
+        }
       }
     }
   });
