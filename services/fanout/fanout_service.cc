@@ -180,9 +180,9 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
   }
 
   Session session(store_, readers_, topic_.partitions, options_.session);
-  absl::StatusOr<std::vector<v1::Reset>> added = session.Add(starts);
+  absl::StatusOr<Session::Added> added = session.Add(starts);
   if (!added.ok()) return Unavailable(added.status());
-  for (v1::Reset& r : *added) resets.push_back(std::move(r));
+  for (v1::Reset& r : added->resets) resets.push_back(std::move(r));
 
   sessions_.Add(1);
   CountStreams(streams, 1);
@@ -264,8 +264,9 @@ grpc::Status FanoutService::Attach(
     grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>* stream) {
   Session session(store_, readers_, topic_.partitions, options_.session);
   absl::Mutex mu;
-  std::vector<v1::Reset> pending_resets;  // guarded by mu
-  grpc::Status error = grpc::Status::OK;  // guarded by mu
+  std::vector<v1::Reset> pending_resets;         // guarded by mu
+  std::vector<v1::StreamJoined> pending_joined;  // guarded by mu
+  grpc::Status error = grpc::Status::OK;         // guarded by mu
   std::atomic<bool> reads_done{false};
   sessions_.Add(1);
 
@@ -298,8 +299,7 @@ grpc::Status FanoutService::Attach(
               grpc::StatusCode::RESOURCE_EXHAUSTED,
               absl::StrCat("an edge may watch at most ", options_.max_attach_streams, " streams"));
         }
-        absl::StatusOr<std::vector<v1::Reset>> added =
-            bad.ok() ? session.Add(starts) : std::vector<v1::Reset>{};
+        absl::StatusOr<Session::Added> added = bad.ok() ? session.Add(starts) : Session::Added{};
         if (bad.ok() && !added.ok()) bad = Unavailable(added.status());
         absl::MutexLock lock(&mu);
         if (!bad.ok()) {
@@ -307,7 +307,8 @@ grpc::Status FanoutService::Attach(
           break;
         }
         CountStreams(names, 1);
-        for (v1::Reset& r : *added) pending_resets.push_back(std::move(r));
+        for (v1::Reset& r : added->resets) pending_resets.push_back(std::move(r));
+        for (v1::StreamJoined& j : added->joined) pending_joined.push_back(std::move(j));
       } else if (request.has_unwatch()) {
         std::vector<std::string> names(request.unwatch().streams().begin(),
                                        request.unwatch().streams().end());
@@ -336,15 +337,8 @@ grpc::Status FanoutService::Attach(
       break;
     }
     const uint64_t version = store_.Version();
-    std::vector<v1::Reset> resets;
-    {
-      absl::MutexLock lock(&mu);
-      if (!error.ok()) {
-        result = error;
-        break;
-      }
-      resets.swap(pending_resets);
-    }
+    // Pull before taking the joins: a stream added before this pull has its
+    // join taken below and sent with (ahead of) its first events.
     absl::StatusOr<Session::Delivery> d = session.Pull();
     if (!d.ok()) {
       spdlog::warn("edge session: {}", d.status());
@@ -355,6 +349,17 @@ grpc::Status FanoutService::Attach(
       store_.AwaitChange(version, absl::Milliseconds(500));
       continue;
     }
+    std::vector<v1::Reset> resets;
+    std::vector<v1::StreamJoined> joined;
+    {
+      absl::MutexLock lock(&mu);
+      if (!error.ok()) {
+        result = error;
+        break;
+      }
+      resets.swap(pending_resets);
+      joined.swap(pending_joined);
+    }
     failures = 0;
     if (d->replaying && !was_replaying) replays_.Increment();
     was_replaying = d->replaying;
@@ -362,12 +367,17 @@ grpc::Status FanoutService::Attach(
     const std::map<int32_t, int64_t> positions = session.Positions();
     // Progress without events goes out once per interval (also a heartbeat).
     const bool heartbeat = absl::Now() - last_sent >= options_.cursor_interval;
-    if (first || !d->events.empty() || !resets.empty() || heartbeat) {
+    if (first || !d->events.empty() || !resets.empty() || !joined.empty() || heartbeat) {
       bool ok = true;
       for (const Chunk& chunk : SplitDelivery(d->events, positions, options_.max_response_bytes)) {
         v1::AttachResponse response;
-        if (first) response.set_epoch(topic_.epoch);
+        if (first) {
+          response.set_epoch(topic_.epoch);
+          response.set_partitions(topic_.partitions);
+        }
         first = false;
+        for (v1::StreamJoined& j : joined) *response.add_joined() = std::move(j);
+        joined.clear();
         for (v1::Reset& r : resets) {
           CountReset(r);
           *response.add_resets() = std::move(r);

@@ -43,13 +43,14 @@ v1::Reset Session::MakeReset(const Group& g, const std::string& reason, const st
   return reset;
 }
 
-absl::StatusOr<std::vector<v1::Reset>> Session::Add(const std::vector<Start>& starts) {
+absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
   absl::MutexLock lock(&mu_);
   std::map<int32_t, std::vector<const Start*>> by_partition;
   for (const Start& s : starts) {
     by_partition[broker::PartitionForKey(s.stream, partitions_)].push_back(&s);
   }
-  std::vector<v1::Reset> resets;
+  Added added;
+  std::vector<v1::Reset>& resets = added.resets;
   for (const auto& [partition, list] : by_partition) {
     Group& g = groups_[partition];
     const bool fresh = g.streams.empty();
@@ -104,8 +105,15 @@ absl::StatusOr<std::vector<v1::Reset>> Session::Add(const std::vector<Start>& st
         g.next = w->low;
       }
     }
+    for (const auto& [s, at] : wanted) {
+      v1::StreamJoined& j = added.joined.emplace_back();
+      j.set_stream(s->stream);
+      j.set_partition(partition);
+      auto m = g.min_offset.find(s->stream);
+      j.set_next_offset(m != g.min_offset.end() ? std::max(m->second, g.next) : g.next);
+    }
   }
-  return resets;
+  return added;
 }
 
 void Session::Remove(const std::vector<std::string>& streams) {

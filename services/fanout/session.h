@@ -57,8 +57,12 @@ class Session final {
   // Adds streams. Streams of one partition share one position: a stream added
   // to a partition that already has one joins at that position (never behind
   // it; a later `next_offset` becomes a per-stream lower bound). Returns resets
-  // for positions outside the retained log.
-  absl::StatusOr<std::vector<v1::Reset>> Add(const std::vector<Start>& starts);
+  // for positions outside the retained log, and where each stream joined.
+  struct Added {
+    std::vector<v1::Reset> resets;
+    std::vector<v1::StreamJoined> joined;
+  };
+  absl::StatusOr<Added> Add(const std::vector<Start>& starts);
   void Remove(const std::vector<std::string>& streams);
 
   struct Delivery {

@@ -481,3 +481,80 @@ TEST(BackboneTest, BadInputGetsClearStatusesAndServicesKeepServing) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start({.partitions = 2}).ok());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto stream = mesh.fanout_stub().Attach(&context);
+  v1::AttachRequest watch;
+  for (const char* s : {"at/a", "at/b"}) watch.mutable_watch()->add_streams()->set_stream(s);
+  ASSERT_TRUE(stream->Write(watch));
+
+  std::map<std::string, int64_t> joined;
+  std::vector<std::pair<std::string, int64_t>> events;
+  std::map<int32_t, int64_t> progress;
+  std::string epoch;
+  auto read_until = [&](const std::function<bool()>& done) {
+    v1::AttachResponse r;
+    while (!done() && stream->Read(&r)) {
+      if (!r.epoch().empty()) {
+        epoch = r.epoch();
+        EXPECT_EQ(r.partitions(), 2);
+      }
+      for (const auto& j : r.joined()) {
+        EXPECT_EQ(j.partition(), broker::PartitionForKey(j.stream(), 2));
+        joined[j.stream()] = j.next_offset();
+      }
+      for (const auto& e : r.events()) {
+        ASSERT_TRUE(joined.contains(e.stream())) << "event before its join";
+        EXPECT_GE(e.position().offset(), joined[e.stream()]);
+        events.emplace_back(e.stream(), e.position().offset());
+      }
+      for (const auto& p : r.progress()) progress[p.partition()] = p.next_offset();
+    }
+  };
+  read_until([&] { return joined.size() == 2; });
+  EXPECT_FALSE(epoch.empty());
+
+  ASSERT_TRUE(mesh.Publish("at/a", "t", "1").ok());
+  ASSERT_TRUE(mesh.Publish("at/b", "t", "2").ok());
+  ASSERT_TRUE(mesh.Publish("at/other", "t", "x").ok());
+  read_until([&] { return events.size() == 2; });
+  ASSERT_EQ(events.size(), 2u);
+
+  // A stream watched later joins no earlier than where its partition is.
+  v1::AttachRequest late;
+  late.mutable_watch()->add_streams()->set_stream("at/c");
+  ASSERT_TRUE(stream->Write(late));
+  read_until([&] { return joined.contains("at/c"); });
+  EXPECT_GE(joined["at/c"], 0);
+  ASSERT_TRUE(mesh.Publish("at/c", "t", "3").ok());
+  read_until([&] { return events.size() == 3; });
+  EXPECT_EQ(events.back().first, "at/c");
+
+  // Unwatched streams stop; progress keeps moving past their events.
+  v1::AttachRequest unwatch;
+  unwatch.mutable_unwatch()->add_streams("at/a");
+  ASSERT_TRUE(stream->Write(unwatch));
+  absl::StatusOr<v1::PublishResponse> after_unwatch = mesh.Publish("at/a", "t", "gone");
+  ASSERT_TRUE(after_unwatch.ok());
+  ASSERT_TRUE(mesh.Publish("at/b", "t", "4").ok());
+  read_until([&] { return events.size() == 4; });
+  EXPECT_EQ(events.back().first, "at/b");
+  EXPECT_EQ(events.size(), 4u);
+
+  stream->WritesDone();
+  v1::AttachResponse rest;
+  while (stream->Read(&rest)) {
+    for (const auto& e : rest.events()) ADD_FAILURE() << "late event " << e.stream();
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace herald
