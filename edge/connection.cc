@@ -1,0 +1,219 @@
+#include "connection.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/cursor.h"
+#include "herald/common/json.h"
+#include "sse.h"
+
+namespace herald::edge {
+
+Connection::Connection(std::string epoch, std::vector<std::string> streams, int32_t partitions,
+                       std::unique_ptr<SseWriter> writer, ConnectionOptions options)
+    : epoch_(std::move(epoch)),
+      streams_(std::move(streams)),
+      partition_count_(partitions),
+      options_(options),
+      writer_(std::move(writer)) {
+  for (int32_t p : Partitions()) parts_[p];
+}
+
+std::vector<int32_t> Connection::Partitions() const {
+  std::vector<int32_t> out;
+  for (const std::string& s : streams_) {
+    const int32_t p = broker::PartitionForKey(s, partition_count_);
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Connection::StreamsIn(int32_t partition) const {
+  std::vector<std::string> out;
+  for (const std::string& s : streams_) {
+    if (broker::PartitionForKey(s, partition_count_) == partition) out.push_back(s);
+  }
+  return out;
+}
+
+bool Connection::Wants(const std::string& stream) const {
+  return std::find(streams_.begin(), streams_.end(), stream) != streams_.end();
+}
+
+void Connection::SetPosition(int32_t partition, int64_t position) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(partition);
+  if (it == parts_.end() || it->second.live) return;
+  it->second.position = position;
+  MaybeGoLiveLocked(partition);
+}
+
+void Connection::SetJoin(int32_t partition, int64_t join) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(partition);
+  if (it == parts_.end() || it->second.live) return;
+  it->second.join = join;
+  MaybeGoLiveLocked(partition);
+}
+
+bool Connection::Started() const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [partition, p] : parts_) {
+    if (p.position == kUnknown) return false;
+  }
+  return true;
+}
+
+std::string Connection::CursorLocked() const {
+  common::Cursor c{.epoch = epoch_};
+  for (const auto& [partition, p] : parts_) {
+    if (p.position != kUnknown) c.next[partition] = p.position;
+  }
+  return common::EncodeCursor(c);
+}
+
+std::string Connection::Cursor() const {
+  absl::MutexLock lock(&mu_);
+  return CursorLocked();
+}
+
+void Connection::WriteLocked(std::string bytes) {
+  if (closed_) return;
+  if (!writer_->Write(std::move(bytes))) closed_ = true;
+}
+
+void Connection::SendPreamble(int64_t retry_ms) {
+  absl::MutexLock lock(&mu_);
+  if (preamble_sent_) return;
+  preamble_sent_ = true;
+  last_id_sent_ = CursorLocked();
+  WriteLocked(RetryBlock(retry_ms) + IdOnlyBlock(last_id_sent_));
+}
+
+void Connection::SendLocked(const std::string& body, int32_t partition, int64_t offset) {
+  parts_[partition].position = offset + 1;
+  last_id_sent_ = CursorLocked();
+  std::string frame = IdLine(last_id_sent_);
+  frame += body;
+  WriteLocked(std::move(frame));
+}
+
+void Connection::OnShared(const SharedEvent& event) {
+  if (!Wants(event.stream)) return;
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  auto it = parts_.find(event.partition);
+  if (it == parts_.end()) return;
+  PartitionState& p = it->second;
+  if (p.live) {
+    if (event.offset >= p.position) SendLocked(*event.body, event.partition, event.offset);
+    return;
+  }
+  if (p.held.size() >= options_.max_held_events) {
+    // Too far behind to keep holding: the browser resumes from its cursor.
+    closed_ = true;
+    writer_->Close();
+    return;
+  }
+  p.held.push_back(event);
+}
+
+void Connection::OnProgress(int32_t partition, int64_t next) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(partition);
+  // Live, every event of ours below `next` has been sent: the cursor may move.
+  if (it != parts_.end() && it->second.live) {
+    it->second.position = std::max(it->second.position, next);
+  }
+}
+
+void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  for (const v1::Event& e : batch.events()) {
+    auto it = parts_.find(e.position().partition());
+    if (it == parts_.end() || it->second.live) continue;
+    if (it->second.position != kUnknown && e.position().offset() < it->second.position) continue;
+    SendLocked(RenderEventBody(e.type(), e.has_proto() ? e.proto().type_url() : e.text()),
+               e.position().partition(), e.position().offset());
+  }
+  absl::StatusOr<common::Cursor> c = common::DecodeCursor(batch.cursor());
+  if (!c.ok()) return;
+  for (const auto& [partition, next] : c->next) {
+    auto it = parts_.find(partition);
+    if (it == parts_.end() || it->second.live) continue;
+    it->second.position = std::max(it->second.position, next);
+    MaybeGoLiveLocked(partition);
+  }
+}
+
+void Connection::OnPrivateCursor(const std::map<int32_t, int64_t>& positions) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [partition, next] : positions) {
+    auto it = parts_.find(partition);
+    if (it == parts_.end() || it->second.live) continue;
+    it->second.position = std::max(it->second.position, next);
+    MaybeGoLiveLocked(partition);
+  }
+}
+
+void Connection::MaybeGoLiveLocked(int32_t partition) {
+  PartitionState& p = parts_[partition];
+  if (p.live || p.position == kUnknown || p.join == kUnknown || p.position < p.join) return;
+  // Everything below `position` was served; the held shared events are every
+  // event from `join` (<= position) on: send those at or past the position.
+  p.live = true;
+  std::vector<SharedEvent> held = std::move(p.held);
+  p.held.clear();
+  for (const SharedEvent& e : held) {
+    if (e.offset >= parts_[partition].position) SendLocked(*e.body, e.partition, e.offset);
+  }
+}
+
+void Connection::OnReset(const v1::Reset& reset) {
+  std::string names;
+  for (const std::string& s : reset.streams()) {
+    absl::StrAppend(&names, names.empty() ? "" : ",", common::JsonQuote(s));
+  }
+  const std::string data =
+      absl::StrCat("{\"streams\":[", names, "],\"reason\":", common::JsonQuote(reset.reason()),
+                   ",\"detail\":", common::JsonQuote(reset.detail()), "}");
+  absl::MutexLock lock(&mu_);
+  WriteLocked(RenderEventBody("herald.reset", data));
+}
+
+void Connection::Heartbeat() {
+  absl::MutexLock lock(&mu_);
+  if (!preamble_sent_) return;
+  std::string bytes = CommentBlock("hb");
+  const std::string id = CursorLocked();
+  if (id != last_id_sent_) {
+    last_id_sent_ = id;
+    bytes += IdOnlyBlock(id);
+  }
+  WriteLocked(std::move(bytes));
+}
+
+bool Connection::CatchingUp() const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [partition, p] : parts_) {
+    if (!p.live) return true;
+  }
+  return false;
+}
+
+bool Connection::Closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
+void Connection::Close() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  closed_ = true;
+  writer_->Close();
+}
+
+}  // namespace herald::edge

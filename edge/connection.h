@@ -1,0 +1,130 @@
+// Connection: one browser's EventSource and its exact position.
+//
+// A connection follows streams S and keeps, for each partition those streams
+// live in, the position it has served up to (its cursor, sent as the SSE id).
+// Each partition is in one of two modes:
+//
+//   live         events come from the edge's shared feed (one Attach stream
+//                for every browser); an event is sent if its offset is at or
+//                past the connection's position.
+//   catching up  events come from the connection's own Fanout.Subscribe from
+//                its cursor (or rewind); shared events for the partition are
+//                held meanwhile. Once the private position reaches the point
+//                from which the shared feed carries every event of the
+//                partition's streams (their join positions), the held events
+//                at or past the private position are sent and the partition
+//                goes live. Nothing is lost or sent twice at the seam.
+//
+// Thread-safety: all methods may be called from any thread (one mutex): the
+// upstream thread delivers shared events, gRPC threads private ones.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "herald/v1/fanout.pb.h"
+
+namespace herald::edge {
+
+// Where a connection's bytes go (the HTTP response). Implementations bound
+// what they queue and close the connection past the bound.
+class SseWriter {
+ public:
+  virtual ~SseWriter() = default;
+  // Queues bytes for the client; false once the connection is closed.
+  virtual bool Write(std::string bytes) = 0;
+  // Ends the response (the browser reconnects with its last id).
+  virtual void Close() = 0;
+};
+
+// An event rendered once for every connection: the SSE body without the id.
+struct SharedEvent {
+  std::string stream;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::shared_ptr<const std::string> body;  // event: + data: lines + blank line
+};
+
+struct ConnectionOptions {
+  // Shared events held per connection while catching up, before giving up
+  // (the connection is closed and the browser resumes from its cursor).
+  size_t max_held_events = 10'000;
+};
+
+class Connection final {
+ public:
+  // Every partition starts holding shared events, with no position and no
+  // join known yet.
+  Connection(std::string epoch, std::vector<std::string> streams, int32_t partitions,
+             std::unique_ptr<SseWriter> writer, ConnectionOptions options = {});
+
+  const std::vector<std::string>& streams() const { return streams_; }
+  // The partitions of the connection's streams.
+  std::vector<int32_t> Partitions() const;
+  // The connection's streams in `partition`.
+  std::vector<std::string> StreamsIn(int32_t partition) const;
+
+  // Where serving starts in `partition`: the cursor's position, a rewind's
+  // start, or (fresh and live) the join position.
+  void SetPosition(int32_t partition, int64_t position);
+  // From `join` on, the shared feed carries every event of the connection's
+  // streams in `partition`, and the connection holds them all.
+  void SetJoin(int32_t partition, int64_t join);
+
+  // True once every partition has a position: the start cursor is known.
+  bool Started() const;
+  // Sends retry: and the id-only block with the start cursor.
+  void SendPreamble(int64_t retry_ms);
+
+  // From the shared feed, in offset order per partition.
+  void OnShared(const SharedEvent& event);
+  // The shared feed has everything below `next` in `partition`.
+  void OnProgress(int32_t partition, int64_t next);
+  // From the private subscription.
+  void OnPrivateEvents(const v1::EventBatch& batch);
+  void OnPrivateCursor(const std::map<int32_t, int64_t>& positions);
+  void OnReset(const v1::Reset& reset);
+
+  // A heartbeat comment, with an id-only block if the cursor moved.
+  void Heartbeat();
+  // True while some partition is not live.
+  bool CatchingUp() const;
+  bool Closed() const;
+  void Close();
+
+  // The cursor as it stands.
+  std::string Cursor() const;
+
+ private:
+  static constexpr int64_t kUnknown = -1;
+  struct PartitionState {
+    int64_t position = kUnknown;  // next offset to serve
+    int64_t join = kUnknown;
+    bool live = false;
+    std::vector<SharedEvent> held;
+  };
+  std::string CursorLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendLocked(const std::string& body, int32_t partition, int64_t offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeGoLiveLocked(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Wants(const std::string& stream) const;
+  void WriteLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string epoch_;
+  const std::vector<std::string> streams_;
+  const int32_t partition_count_;
+  const ConnectionOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<SseWriter> writer_ ABSL_GUARDED_BY(mu_);
+  std::map<int32_t, PartitionState> parts_ ABSL_GUARDED_BY(mu_);
+  std::string last_id_sent_ ABSL_GUARDED_BY(mu_);
+  bool preamble_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace herald::edge

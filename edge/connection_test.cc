@@ -1,0 +1,167 @@
+#include "connection.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/cursor.h"
+#include "sse.h"
+
+namespace herald::edge {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Sink {
+  std::string bytes;
+  bool closed = false;
+  size_t limit = SIZE_MAX;
+};
+
+class FakeWriter final : public SseWriter {
+ public:
+  explicit FakeWriter(Sink* sink) : sink_(sink) {}
+  bool Write(std::string bytes) override {
+    if (sink_->closed) return false;
+    sink_->bytes += bytes;
+    if (sink_->bytes.size() > sink_->limit) sink_->closed = true;
+    return !sink_->closed;
+  }
+  void Close() override { sink_->closed = true; }
+
+ private:
+  Sink* sink_;
+};
+
+// Two streams that live in the same partition of 4.
+std::pair<std::string, std::string> SamePartition(int32_t* partition) {
+  for (int i = 0;; ++i) {
+    for (int j = i + 1; j < i + 50; ++j) {
+      const std::string a = "s" + std::to_string(i), b = "s" + std::to_string(j);
+      if (broker::PartitionForKey(a, 4) == broker::PartitionForKey(b, 4)) {
+        *partition = broker::PartitionForKey(a, 4);
+        return {a, b};
+      }
+    }
+  }
+}
+
+SharedEvent Shared(const std::string& stream, int32_t p, int64_t o) {
+  return {
+      stream, p, o,
+      std::make_shared<const std::string>(RenderEventBody("t", stream + "@" + std::to_string(o)))};
+}
+
+// The data lines the browser would see, in order.
+std::vector<std::string> Datas(const std::string& bytes) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while ((at = bytes.find("data: ", at)) != std::string::npos) {
+    const size_t end = bytes.find('\n', at);
+    out.push_back(bytes.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  return out;
+}
+
+v1::EventBatch Private(const std::string& stream, int32_t p, std::vector<int64_t> offsets,
+                       int64_t next) {
+  v1::EventBatch batch;
+  for (int64_t o : offsets) {
+    v1::Event* e = batch.add_events();
+    e->set_stream(stream);
+    e->set_type("t");
+    e->set_text(stream + "@" + std::to_string(o));
+    e->mutable_position()->set_partition(p);
+    e->mutable_position()->set_offset(o);
+  }
+  batch.set_cursor(common::EncodeCursor({.epoch = "e", .next = {{p, next}}}));
+  return batch;
+}
+
+TEST(ConnectionTest, FreshLiveStartsAtTheJoinAndSendsHeldEvents) {
+  int32_t p;
+  auto [a, b] = SamePartition(&p);
+  Sink sink;
+  Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
+  c.OnShared(Shared(a, p, 8));  // before the join: not ours to send
+  c.OnShared(Shared(a, p, 10));
+  c.OnShared(Shared("other", p, 11));
+  c.OnShared(Shared(b, p, 12));
+  EXPECT_FALSE(c.Started());
+  c.SetJoin(p, 10);
+  c.SetPosition(p, 10);
+  ASSERT_TRUE(c.Started());
+  c.SendPreamble(1000);
+  EXPECT_THAT(Datas(sink.bytes), ElementsAre(a + "@10", b + "@12"));
+  EXPECT_THAT(sink.bytes, HasSubstr("retry: 1000\n\nid: 1~e~" + std::to_string(p) + ".13\n\n"));
+  c.OnShared(Shared(a, p, 14));
+  EXPECT_EQ(c.Cursor(), "1~e~" + std::to_string(p) + ".15");
+  c.OnProgress(p, 20);
+  EXPECT_EQ(c.Cursor(), "1~e~" + std::to_string(p) + ".20");
+  EXPECT_FALSE(c.CatchingUp());
+}
+
+TEST(ConnectionTest, CatchUpHandsOverWithoutGapOrDuplicate) {
+  int32_t p;
+  auto [a, b] = SamePartition(&p);
+  Sink sink;
+  Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
+  c.SetPosition(p, 5);  // the browser's cursor
+  c.SetJoin(p, 10);     // the shared feed is exact from 10
+  c.SendPreamble(1000);
+  EXPECT_TRUE(c.CatchingUp());
+  c.OnShared(Shared(a, p, 10));
+  c.OnShared(Shared(b, p, 12));
+  c.OnShared(Shared(a, p, 15));
+  c.OnPrivateEvents(Private(a, p, {5, 7}, 9));
+  EXPECT_TRUE(c.CatchingUp());
+  c.OnPrivateEvents(Private(a, p, {10}, 11));  // reaches the join: held events from 11 go out
+  EXPECT_FALSE(c.CatchingUp());
+  c.OnPrivateEvents(Private(b, p, {12}, 13));  // late private events are ignored once live
+  c.OnShared(Shared(b, p, 16));
+  EXPECT_THAT(Datas(sink.bytes),
+              ElementsAre(a + "@5", a + "@7", a + "@10", b + "@12", a + "@15", b + "@16"));
+}
+
+TEST(ConnectionTest, ResumeAtOrPastTheJoinIsLiveAtOnce) {
+  int32_t p;
+  auto [a, b] = SamePartition(&p);
+  Sink sink;
+  Connection c("e", {a}, 4, std::make_unique<FakeWriter>(&sink));
+  c.OnShared(Shared(a, p, 10));
+  c.OnShared(Shared(a, p, 11));
+  c.SetJoin(p, 9);
+  c.SetPosition(p, 11);
+  EXPECT_FALSE(c.CatchingUp());
+  EXPECT_THAT(Datas(sink.bytes), ElementsAre(a + "@11"));
+}
+
+TEST(ConnectionTest, HoldingTooMuchClosesTheConnection) {
+  int32_t p;
+  auto [a, b] = SamePartition(&p);
+  Sink sink;
+  Connection c("e", {a}, 4, std::make_unique<FakeWriter>(&sink), {.max_held_events = 2});
+  c.OnShared(Shared(a, p, 1));
+  c.OnShared(Shared(a, p, 2));
+  EXPECT_FALSE(c.Closed());
+  c.OnShared(Shared(a, p, 3));
+  EXPECT_TRUE(c.Closed());
+  EXPECT_TRUE(sink.closed);
+}
+
+TEST(ConnectionTest, ResetIsAnEventWithJsonData) {
+  Sink sink;
+  Connection c("e", {"a"}, 4, std::make_unique<FakeWriter>(&sink));
+  v1::Reset r;
+  r.add_streams("a");
+  r.set_reason("retention");
+  r.set_detail("gone");
+  c.OnReset(r);
+  EXPECT_EQ(sink.bytes,
+            "event: herald.reset\ndata: {\"streams\":[\"a\"],\"reason\":\"retention\",\"detail\":"
+            "\"gone\"}\n\n");
+}
+
+}  // namespace
+}  // namespace herald::edge
