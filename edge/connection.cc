@@ -47,6 +47,7 @@ void Connection::SetPosition(int32_t partition, int64_t position) {
   auto it = parts_.find(partition);
   if (it == parts_.end() || it->second.live) return;
   it->second.position = position;
+  MaybePreambleLocked();
   MaybeGoLiveLocked(partition);
 }
 
@@ -84,12 +85,16 @@ void Connection::WriteLocked(std::string bytes) {
   if (!writer_->Write(std::move(bytes))) closed_ = true;
 }
 
-void Connection::SendPreamble(int64_t retry_ms) {
-  absl::MutexLock lock(&mu_);
+void Connection::MaybePreambleLocked() {
   if (preamble_sent_) return;
+  for (const auto& [partition, p] : parts_) {
+    if (p.position == kUnknown) return;
+  }
   preamble_sent_ = true;
   last_id_sent_ = CursorLocked();
-  WriteLocked(RetryBlock(retry_ms) + IdOnlyBlock(last_id_sent_));
+  WriteLocked(RetryBlock(options_.retry_ms) + IdOnlyBlock(last_id_sent_));
+  for (std::string& reset : pending_resets_) WriteLocked(std::move(reset));
+  pending_resets_.clear();
 }
 
 void Connection::SendLocked(const std::string& body, int32_t partition, int64_t offset) {
@@ -134,6 +139,7 @@ void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
   if (closed_) return;
   for (const v1::Event& e : batch.events()) {
     auto it = parts_.find(e.position().partition());
+    if (!preamble_sent_) break;  // a subscription always sends its cursor first
     if (it == parts_.end() || it->second.live) continue;
     if (it->second.position != kUnknown && e.position().offset() < it->second.position) continue;
     SendLocked(RenderEventBody(e.type(), e.has_proto() ? e.proto().type_url() : e.text()),
@@ -145,8 +151,9 @@ void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
     auto it = parts_.find(partition);
     if (it == parts_.end() || it->second.live) continue;
     it->second.position = std::max(it->second.position, next);
-    MaybeGoLiveLocked(partition);
   }
+  MaybePreambleLocked();
+  for (const auto& [partition, next] : c->next) MaybeGoLiveLocked(partition);
 }
 
 void Connection::OnPrivateCursor(const std::map<int32_t, int64_t>& positions) {
@@ -155,13 +162,16 @@ void Connection::OnPrivateCursor(const std::map<int32_t, int64_t>& positions) {
     auto it = parts_.find(partition);
     if (it == parts_.end() || it->second.live) continue;
     it->second.position = std::max(it->second.position, next);
-    MaybeGoLiveLocked(partition);
   }
+  MaybePreambleLocked();
+  for (const auto& [partition, next] : positions) MaybeGoLiveLocked(partition);
 }
 
 void Connection::MaybeGoLiveLocked(int32_t partition) {
   PartitionState& p = parts_[partition];
-  if (p.live || p.position == kUnknown || p.join == kUnknown || p.position < p.join) return;
+  if (!preamble_sent_ || p.live || p.position == kUnknown || p.join == kUnknown ||
+      p.position < p.join)
+    return;
   // Everything below `position` was served; the held shared events are every
   // event from `join` (<= position) on: send those at or past the position.
   p.live = true;
@@ -181,7 +191,12 @@ void Connection::OnReset(const v1::Reset& reset) {
       absl::StrCat("{\"streams\":[", names, "],\"reason\":", common::JsonQuote(reset.reason()),
                    ",\"detail\":", common::JsonQuote(reset.detail()), "}");
   absl::MutexLock lock(&mu_);
-  WriteLocked(RenderEventBody("herald.reset", data));
+  std::string event = RenderEventBody("herald.reset", data);
+  if (preamble_sent_) {
+    WriteLocked(std::move(event));
+  } else {
+    pending_resets_.push_back(std::move(event));
+  }
 }
 
 void Connection::Heartbeat() {

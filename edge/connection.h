@@ -53,6 +53,8 @@ struct ConnectionOptions {
   // Shared events held per connection while catching up, before giving up
   // (the connection is closed and the browser resumes from its cursor).
   size_t max_held_events = 10'000;
+  // The SSE retry: hint sent first.
+  int64_t retry_ms = 2000;
 };
 
 class Connection final {
@@ -76,9 +78,9 @@ class Connection final {
   void SetJoin(int32_t partition, int64_t join);
 
   // True once every partition has a position: the start cursor is known.
+  // Then, and before any event, the connection sends retry: and an id-only
+  // block with the start cursor.
   bool Started() const;
-  // Sends retry: and the id-only block with the start cursor.
-  void SendPreamble(int64_t retry_ms);
 
   // From the shared feed, in offset order per partition.
   void OnShared(const SharedEvent& event);
@@ -87,6 +89,7 @@ class Connection final {
   // From the private subscription.
   void OnPrivateEvents(const v1::EventBatch& batch);
   void OnPrivateCursor(const std::map<int32_t, int64_t>& positions);
+  // Sent as event: herald.reset (after the start block).
   void OnReset(const v1::Reset& reset);
 
   // A heartbeat comment, with an id-only block if the cursor moved.
@@ -113,6 +116,7 @@ class Connection final {
   void MaybeGoLiveLocked(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Wants(const std::string& stream) const;
   void WriteLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybePreambleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string epoch_;
   const std::vector<std::string> streams_;
@@ -124,6 +128,7 @@ class Connection final {
   std::map<int32_t, PartitionState> parts_ ABSL_GUARDED_BY(mu_);
   std::string last_id_sent_ ABSL_GUARDED_BY(mu_);
   bool preamble_sent_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> pending_resets_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -83,7 +83,7 @@ TEST(ConnectionTest, FreshLiveStartsAtTheJoinAndSendsHeldEvents) {
   int32_t p;
   auto [a, b] = SamePartition(&p);
   Sink sink;
-  Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
+  Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink), {.retry_ms = 1000});
   c.OnShared(Shared(a, p, 8));  // before the join: not ours to send
   c.OnShared(Shared(a, p, 10));
   c.OnShared(Shared("other", p, 11));
@@ -92,9 +92,9 @@ TEST(ConnectionTest, FreshLiveStartsAtTheJoinAndSendsHeldEvents) {
   c.SetJoin(p, 10);
   c.SetPosition(p, 10);
   ASSERT_TRUE(c.Started());
-  c.SendPreamble(1000);
   EXPECT_THAT(Datas(sink.bytes), ElementsAre(a + "@10", b + "@12"));
-  EXPECT_THAT(sink.bytes, HasSubstr("retry: 1000\n\nid: 1~e~" + std::to_string(p) + ".13\n\n"));
+  EXPECT_EQ(sink.bytes.substr(0, sink.bytes.find("\n\n", 14) + 2),
+            "retry: 1000\n\nid: 1~e~" + std::to_string(p) + ".10\n\n");
   c.OnShared(Shared(a, p, 14));
   EXPECT_EQ(c.Cursor(), "1~e~" + std::to_string(p) + ".15");
   c.OnProgress(p, 20);
@@ -109,7 +109,6 @@ TEST(ConnectionTest, CatchUpHandsOverWithoutGapOrDuplicate) {
   Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
   c.SetPosition(p, 5);  // the browser's cursor
   c.SetJoin(p, 10);     // the shared feed is exact from 10
-  c.SendPreamble(1000);
   EXPECT_TRUE(c.CatchingUp());
   c.OnShared(Shared(a, p, 10));
   c.OnShared(Shared(b, p, 12));
@@ -150,17 +149,20 @@ TEST(ConnectionTest, HoldingTooMuchClosesTheConnection) {
   EXPECT_TRUE(sink.closed);
 }
 
-TEST(ConnectionTest, ResetIsAnEventWithJsonData) {
+TEST(ConnectionTest, ResetIsAnEventWithJsonDataAfterTheStartBlock) {
   Sink sink;
-  Connection c("e", {"a"}, 4, std::make_unique<FakeWriter>(&sink));
+  Connection c("e", {"a"}, 4, std::make_unique<FakeWriter>(&sink), {.retry_ms = 500});
   v1::Reset r;
   r.add_streams("a");
-  r.set_reason("retention");
+  r.set_reason("epoch");
   r.set_detail("gone");
   c.OnReset(r);
-  EXPECT_EQ(sink.bytes,
-            "event: herald.reset\ndata: {\"streams\":[\"a\"],\"reason\":\"retention\",\"detail\":"
-            "\"gone\"}\n\n");
+  EXPECT_EQ(sink.bytes, "");
+  const int32_t p = broker::PartitionForKey("a", 4);
+  c.SetPosition(p, 3);
+  EXPECT_EQ(sink.bytes, "retry: 500\n\nid: 1~e~" + std::to_string(p) +
+                            ".3\n\nevent: herald.reset\ndata: {\"streams\":[\"a\"],\"reason\":"
+                            "\"epoch\",\"detail\":\"gone\"}\n\n");
 }
 
 }  // namespace
