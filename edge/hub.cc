@@ -1,0 +1,401 @@
+#include "hub.h"
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/cursor.h"
+#include "herald/common/logging.h"
+#include "sse.h"
+
+namespace herald::edge {
+
+// A connection's own Fanout.Subscribe, from its cursor or rewind, until the
+// connection has caught up with the shared feed. Callback API: nothing blocks.
+// Deletes itself when done; a catch-up that fails closes the connection (the
+// browser resumes from its cursor).
+class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
+ public:
+  PrivateSubscription(std::shared_ptr<v1::Fanout::Stub> stub, std::shared_ptr<Connection> conn,
+                      v1::SubscribeRequest request, std::atomic<int>& active)
+      : stub_(std::move(stub)),
+        connection_(std::move(conn)),
+        request_(std::move(request)),
+        active_(active) {
+    ++active_;
+    stub_->async()->Subscribe(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    if (response_.has_reset()) {
+      connection_->OnReset(response_.reset());
+    } else if (response_.has_cursor()) {
+      absl::StatusOr<common::Cursor> c = common::DecodeCursor(response_.cursor());
+      if (c.ok()) connection_->OnPrivateCursor(c->next);
+    } else if (response_.has_batch()) {
+      connection_->OnPrivateEvents(response_.batch());
+    }
+    if (connection_->Closed() || !connection_->CatchingUp()) {
+      context_.TryCancel();
+      return;
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    if (connection_->CatchingUp() && !connection_->Closed()) {
+      spdlog::info("catch-up ended before the hand-over ({}); closing the connection",
+                   status.error_message());
+      connection_->Close();
+    }
+    --active_;
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<v1::Fanout::Stub> stub_;
+  std::shared_ptr<Connection> connection_;
+  v1::SubscribeRequest request_;
+  v1::SubscribeResponse response_;
+  grpc::ClientContext context_;
+  std::atomic<int>& active_;
+};
+
+Hub::Hub(HubOptions options, common::Registry& metrics)
+    : options_(std::move(options)),
+      upstream_connected_(metrics.AddGauge("herald_edge_upstream_connected",
+                                           "1 while attached to a fanout replica")),
+      upstream_reconnects_(metrics.AddCounter("herald_edge_upstream_reconnects_total",
+                                              "Attach streams (re)opened to fanout replicas")),
+      events_in_(metrics.AddCounter("herald_edge_events_received_total",
+                                    "Events received on the shared feed")),
+      catchups_(metrics.AddCounter("herald_edge_catchups_total",
+                                   "Private subscriptions opened for resuming browsers")) {}
+
+Hub::~Hub() { Stop(); }
+
+void Hub::Start() {
+  reader_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+void Hub::Stop() {
+  if (stopping_.exchange(true)) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  {
+    absl::MutexLock lock(&queue_mu_);  // wakes the writer
+  }
+  if (reader_.joinable()) reader_.join();
+  if (writer_.joinable()) writer_.join();
+  CloseAll();
+  // Private subscriptions end once their connection is closed.
+  while (private_active_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+bool Hub::Ready() const {
+  absl::MutexLock lock(&mu_);
+  return attached_;
+}
+
+std::string Hub::Epoch() const {
+  absl::MutexLock lock(&mu_);
+  return epoch_;
+}
+
+int32_t Hub::Partitions() const {
+  absl::MutexLock lock(&mu_);
+  return partitions_;
+}
+
+void Hub::Run() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  size_t next = 0;
+  while (!stopping_.load()) {
+    const std::string address = options_.fanouts[next % options_.fanouts.size()];
+    ++next;
+    if (Session(address)) backoff = absl::Milliseconds(100);
+    if (stopping_.load()) break;
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+bool Hub::Session(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = std::shared_ptr<v1::Fanout::Stub>(v1::Fanout::NewStub(channel));
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>> stream =
+      stub->Attach(&context);
+  {
+    absl::MutexLock lock(&mu_);
+    context_ = &context;
+    stub_ = stub;
+    // Every stream again, each partition from where the feed is: the new
+    // replica continues it exactly.
+    v1::AttachRequest watch;
+    for (const auto& [name, entry] : streams_) {
+      v1::StreamStart* start = watch.mutable_watch()->add_streams();
+      start->set_stream(name);
+      if (partitions_ > 0) {
+        auto it = feed_.find(broker::PartitionForKey(name, partitions_));
+        if (it != feed_.end()) start->set_next_offset(it->second);
+      }
+    }
+    absl::MutexLock queue_lock(&queue_mu_);
+    queue_.clear();
+    if (watch.watch().streams_size() > 0) queue_.push_back(std::move(watch));
+    stream_ = stream.get();
+  }
+  upstream_reconnects_.Increment();
+  bool attached = false;
+  v1::AttachResponse response;
+  while (stream->Read(&response)) {
+    absl::MutexLock lock(&mu_);
+    if (!attached) {
+      spdlog::info("attached to fanout {}", address);
+      upstream_connected_.Set(1);
+    }
+    attached = true;
+    OnResponse(response);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    attached_ = false;
+    context_ = nullptr;
+  }
+  upstream_connected_.Set(0);
+  {
+    // The writer holds queue_mu_ while writing: once we have it, no write is
+    // in progress and none will use this stream.
+    absl::MutexLock queue_lock(&queue_mu_);
+    absl::MutexLock lock(&mu_);
+    stream_ = nullptr;
+  }
+  context.TryCancel();
+  grpc::Status status = stream->Finish();
+  if (!stopping_.load()) {
+    spdlog::warn("fanout {} stream ended: {} {}", address, static_cast<int>(status.error_code()),
+                 status.error_message());
+  }
+  return attached;
+}
+
+void Hub::WriterLoop() {
+  while (!stopping_.load()) {
+    absl::MutexLock lock(&queue_mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return stopping_.load() || !queue_.empty();
+    };
+    queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
+    if (queue_.empty()) continue;
+    grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream;
+    {
+      absl::MutexLock hub_lock(&mu_);
+      stream = stream_;
+    }
+    if (stream == nullptr) continue;  // re-watched in full on the next session
+    v1::AttachRequest request = std::move(queue_.front());
+    queue_.pop_front();
+    stream->Write(request);
+  }
+}
+
+void Hub::Enqueue(v1::AttachRequest request) {
+  absl::MutexLock lock(&queue_mu_);
+  queue_.push_back(std::move(request));
+}
+
+void Hub::OnResponse(const v1::AttachResponse& response) {
+  if (!response.epoch().empty()) {
+    if (!epoch_.empty() && response.epoch() != epoch_) {
+      // The topic was recreated (or another cluster answers): positions mean
+      // nothing any more. Close every connection; browsers come back with
+      // their cursors and get herald.reset (epoch).
+      spdlog::error("fanout epoch changed from {} to {}: closing every connection", epoch_,
+                    response.epoch());
+      for (auto& [conn, reg] : registrations_) reg->connection->Close();
+      feed_.clear();
+    }
+    epoch_ = response.epoch();
+    partitions_ = response.partitions();
+    attached_ = true;
+  }
+  for (const v1::StreamJoined& j : response.joined()) {
+    auto it = streams_.find(j.stream());
+    if (it == streams_.end()) continue;
+    const bool first = it->second.join < 0;
+    it->second.join = std::max(it->second.join, j.next_offset());
+    if (!first) continue;
+    for (Registration* r : it->second.registrations) {
+      r->join[j.partition()] = std::max(r->join[j.partition()], j.next_offset());
+      if (--r->waiting[j.partition()] == 0) JoinKnownLocked(*r, j.partition());
+    }
+  }
+  for (const v1::Reset& reset : response.resets()) {
+    for (const std::string& s : reset.streams()) {
+      auto it = streams_.find(s);
+      if (it == streams_.end()) continue;
+      for (Registration* r : it->second.registrations) r->connection->OnReset(reset);
+    }
+  }
+  for (const v1::Event& e : response.events()) {
+    events_in_.Increment();
+    const int32_t p = e.position().partition();
+    int64_t& feed = feed_[p];
+    feed = std::max(feed, e.position().offset() + 1);
+    auto it = streams_.find(e.stream());
+    if (it == streams_.end() || it->second.registrations.empty()) continue;
+    const SharedEvent shared{e.stream(), p, e.position().offset(),
+                             std::make_shared<const std::string>(RenderEventBody(
+                                 e.type(), e.has_proto() ? e.proto().type_url() : e.text()))};
+    for (Registration* r : it->second.registrations) r->connection->OnShared(shared);
+  }
+  for (const v1::PartitionProgress& progress : response.progress()) {
+    int64_t& feed = feed_[progress.partition()];
+    feed = std::max(feed, progress.next_offset());
+  }
+}
+
+void Hub::JoinKnownLocked(Registration& r, int32_t partition) {
+  const int64_t join = r.join[partition];
+  r.connection->SetJoin(partition, join);
+  // A fresh connection (or a partition its cursor does not name) starts live
+  // right at the hand-over point.
+  if (r.fresh || !r.has_position.contains(partition)) {
+    if (r.rewind == 0) r.connection->SetPosition(partition, join);
+  }
+  MaybeStartLocked(r);
+}
+
+void Hub::MaybeStartLocked(Registration& r) {
+  if (!r.needs_private || r.private_started) return;
+  // A resume starts its catch-up once its start cursor is out; a rewind's
+  // start comes from the catch-up itself.
+  if (r.rewind == 0 && !r.connection->Started()) return;
+  if (r.rewind == 0 && !r.connection->CatchingUp()) return;
+  r.private_started = true;
+  catchups_.Increment();
+  v1::SubscribeRequest request;
+  for (const std::string& s : r.connection->streams()) request.add_streams(s);
+  request.set_cursor(r.cursor);
+  request.set_rewind(r.rewind);
+  new PrivateSubscription(stub_, r.connection, std::move(request), private_active_);
+}
+
+absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& request,
+                                                     std::unique_ptr<SseWriter> writer) {
+  absl::MutexLock lock(&mu_);
+  if (!attached_ || stub_ == nullptr) {
+    return absl::UnavailableError("not attached to a fanout yet; retry shortly");
+  }
+  auto connection =
+      std::make_shared<Connection>(epoch_, request.streams, partitions_, std::move(writer),
+                                   ConnectionOptions{.retry_ms = options_.retry_ms});
+  auto registration = std::make_unique<Registration>();
+  Registration& r = *registration;
+  r.connection = connection;
+
+  std::optional<common::Cursor> cursor;
+  if (!request.cursor.empty()) {
+    absl::StatusOr<common::Cursor> c = common::DecodeCursor(request.cursor);
+    v1::Reset reset;
+    for (const std::string& s : request.streams) reset.add_streams(s);
+    if (!c.ok()) {
+      reset.set_reason("malformed");
+      reset.set_detail(std::string(c.status().message()));
+      connection->OnReset(reset);
+    } else if (c->epoch != epoch_) {
+      reset.set_reason("epoch");
+      reset.set_detail(
+          absl::StrCat("the cursor is of epoch ", c->epoch, ", the topic is at ", epoch_));
+      connection->OnReset(reset);
+    } else {
+      cursor = std::move(*c);
+    }
+  }
+  r.fresh = !cursor.has_value();
+  r.rewind = r.fresh ? request.rewind : 0;
+  r.needs_private = cursor.has_value() || r.rewind > 0;
+  if (cursor.has_value()) r.cursor = common::EncodeCursor(*cursor);
+
+  v1::AttachRequest watch;
+  for (int32_t p : connection->Partitions()) {
+    auto feed = feed_.find(p);
+    r.join[p] = feed != feed_.end() ? feed->second : 0;
+    int waiting = 0;
+    for (const std::string& s : connection->StreamsIn(p)) {
+      auto [it, created] = streams_.try_emplace(s);
+      if (created) {
+        v1::StreamStart* start = watch.mutable_watch()->add_streams();
+        start->set_stream(s);
+        if (feed != feed_.end()) start->set_next_offset(feed->second);
+      }
+      it->second.registrations.push_back(&r);
+      if (it->second.join >= 0) {
+        r.join[p] = std::max(r.join[p], it->second.join);
+      } else {
+        ++waiting;
+      }
+    }
+    r.waiting[p] = waiting;
+    if (cursor.has_value()) {
+      if (auto c = cursor->next.find(p); c != cursor->next.end()) {
+        r.has_position.insert(p);
+        connection->SetPosition(p, c->second);
+      }
+    }
+  }
+  registrations_[connection.get()] = std::move(registration);
+  for (int32_t p : connection->Partitions()) {
+    if (r.waiting[p] == 0) JoinKnownLocked(r, p);
+  }
+  MaybeStartLocked(r);
+  if (watch.watch().streams_size() > 0) Enqueue(std::move(watch));
+  return connection;
+}
+
+void Hub::Remove(const std::shared_ptr<Connection>& connection) {
+  absl::MutexLock lock(&mu_);
+  auto it = registrations_.find(connection.get());
+  if (it == registrations_.end()) return;
+  Registration* r = it->second.get();
+  v1::AttachRequest unwatch;
+  for (const std::string& s : connection->streams()) {
+    auto entry = streams_.find(s);
+    if (entry == streams_.end()) continue;
+    auto& regs = entry->second.registrations;
+    regs.erase(std::remove(regs.begin(), regs.end(), r), regs.end());
+    if (regs.empty()) {
+      streams_.erase(entry);
+      unwatch.mutable_unwatch()->add_streams(s);
+    }
+  }
+  registrations_.erase(it);
+  connection->Close();
+  if (unwatch.unwatch().streams_size() > 0) Enqueue(std::move(unwatch));
+}
+
+void Hub::HeartbeatAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [conn, r] : registrations_) {
+    for (const auto& [p, next] : feed_) r->connection->OnProgress(p, next);
+    r->connection->Heartbeat();
+  }
+}
+
+void Hub::CloseAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [conn, r] : registrations_) r->connection->Close();
+}
+
+size_t Hub::ConnectionCount() const {
+  absl::MutexLock lock(&mu_);
+  return registrations_.size();
+}
+
+}  // namespace herald::edge

@@ -1,0 +1,132 @@
+// Hub: the edge's one shared feed and the browsers connected to it.
+//
+// The hub holds one Attach stream to a fanout replica (the first of
+// `fanouts` that answers; on failure the next, with backoff), watches each
+// stream once whatever the number of browsers, renders each event once and
+// hands it to every connection following its stream.
+//
+// Positions: per partition the hub knows the feed position F (every event of
+// a watched stream below F has arrived) and per stream its join position J
+// (from J on the feed carries every event of it). A connection registered
+// while the feed is at F holds every shared event from F on, so its hand-over
+// point per partition is max(F, J of its streams there). After a failover the
+// hub re-watches every stream at F on the new replica, so the feed continues
+// exactly and connections notice nothing.
+//
+// Connections resuming from a cursor (or asking for a rewind) get a private
+// Fanout.Subscribe until they reach their hand-over point (see connection.h).
+//
+// Thread-safety: Add/Remove from any thread; one internal thread reads the
+// Attach stream, one writes watch requests; private subscriptions run on
+// gRPC's callback threads. Nothing here blocks a caller on the network.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "connection.h"
+#include "herald/common/metrics.h"
+#include "herald/v1/fanout.grpc.pb.h"
+#include "request.h"
+
+namespace herald::edge {
+
+struct HubOptions {
+  std::vector<std::string> fanouts = {"127.0.0.1:7002"};
+  int64_t retry_ms = 2000;
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+class Hub final {
+ public:
+  Hub(HubOptions options, common::Registry& metrics);
+  ~Hub();
+
+  void Start();
+  void Stop();
+
+  // Attached to a fanout, with its epoch and partition count known.
+  bool Ready() const;
+  std::string Epoch() const;
+  int32_t Partitions() const;
+
+  // Creates and starts a connection for `request`: registers it with the
+  // feed, watches new streams, decodes the cursor (herald.reset for a
+  // malformed one or another epoch) and starts a private catch-up where
+  // needed. Unavailable when not attached to a fanout.
+  absl::StatusOr<std::shared_ptr<Connection>> Add(const EventsRequest& request,
+                                                  std::unique_ptr<SseWriter> writer);
+  void Remove(const std::shared_ptr<Connection>& connection);
+
+  // Sends heartbeats (and id-only blocks) to every connection.
+  void HeartbeatAll();
+  // Closes every connection (drain).
+  void CloseAll();
+  size_t ConnectionCount() const;
+
+ private:
+  struct Registration {
+    std::shared_ptr<Connection> connection;
+    // Per partition: the hand-over point so far and the joins still awaited.
+    std::map<int32_t, int64_t> join;
+    std::map<int32_t, int> waiting;
+    bool fresh = false;              // positions are the joins
+    std::set<int32_t> has_position;  // partitions the cursor named
+    bool private_started = false;
+    bool needs_private = false;
+    std::string cursor;  // for the private subscription
+    uint32_t rewind = 0;
+  };
+  struct StreamEntry {
+    std::vector<Registration*> registrations;
+    int64_t join = -1;  // -1: watch sent, not acknowledged
+  };
+  class PrivateSubscription;
+
+  void Run();
+  void WriterLoop();
+  bool Session(const std::string& address);
+  void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeStartLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Enqueue(v1::AttachRequest request);
+
+  const HubOptions options_;
+  std::atomic<bool> stopping_{false};
+  std::thread reader_;
+  std::thread writer_;
+
+  mutable absl::Mutex mu_;
+  std::string epoch_ ABSL_GUARDED_BY(mu_);
+  int32_t partitions_ ABSL_GUARDED_BY(mu_) = 0;
+  bool attached_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::shared_ptr<v1::Fanout::Stub> stub_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_ ABSL_GUARDED_BY(mu_) =
+      nullptr;
+  std::map<int32_t, int64_t> feed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Connection*, std::unique_ptr<Registration>> registrations_
+      ABSL_GUARDED_BY(mu_);
+
+  std::atomic<int> private_active_{0};
+
+  absl::Mutex queue_mu_;
+  std::deque<v1::AttachRequest> queue_ ABSL_GUARDED_BY(queue_mu_);
+
+  common::Gauge& upstream_connected_;
+  common::Counter& upstream_reconnects_;
+  common::Counter& events_in_;
+  common::Counter& catchups_;
+};
+
+}  // namespace herald::edge
