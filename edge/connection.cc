@@ -95,6 +95,8 @@ void Connection::MaybePreambleLocked() {
   WriteLocked(RetryBlock(options_.retry_ms) + IdOnlyBlock(last_id_sent_));
   for (std::string& reset : pending_resets_) WriteLocked(std::move(reset));
   pending_resets_.clear();
+  // Partitions that were ready before the start block can go live now.
+  for (auto& [partition, p] : parts_) MaybeGoLiveLocked(partition);
 }
 
 void Connection::SendLocked(const std::string& body, int32_t partition, int64_t offset) {

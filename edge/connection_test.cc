@@ -136,6 +136,29 @@ TEST(ConnectionTest, ResumeAtOrPastTheJoinIsLiveAtOnce) {
   EXPECT_THAT(Datas(sink.bytes), ElementsAre(a + "@11"));
 }
 
+TEST(ConnectionTest, APartitionReadyBeforeTheStartBlockGoesLiveWithIt) {
+  // Two streams in different partitions; the first partition's join and
+  // position are known before the second's.
+  std::string a = "a", b;
+  for (int i = 0; b.empty(); ++i) {
+    const std::string candidate = "b" + std::to_string(i);
+    if (broker::PartitionForKey(candidate, 4) != broker::PartitionForKey(a, 4)) b = candidate;
+  }
+  const int32_t pa = broker::PartitionForKey(a, 4), pb = broker::PartitionForKey(b, 4);
+  Sink sink;
+  Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
+  c.SetJoin(pa, 4);
+  c.SetPosition(pa, 4);
+  c.OnShared(Shared(a, pa, 4));
+  EXPECT_TRUE(sink.bytes.empty());  // no start block yet: pb is unknown
+  c.SetJoin(pb, 7);
+  c.SetPosition(pb, 7);
+  c.OnShared(Shared(a, pa, 5));
+  c.OnShared(Shared(b, pb, 7));
+  EXPECT_FALSE(c.CatchingUp());
+  EXPECT_THAT(Datas(sink.bytes), ElementsAre(a + "@4", a + "@5", b + "@7"));
+}
+
 TEST(ConnectionTest, HoldingTooMuchClosesTheConnection) {
   int32_t p;
   auto [a, b] = SamePartition(&p);

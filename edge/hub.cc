@@ -149,6 +149,9 @@ bool Hub::Session(const std::string& address) {
     absl::MutexLock queue_lock(&queue_mu_);
     queue_.clear();
     if (watch.watch().streams_size() > 0) queue_.push_back(std::move(watch));
+  }
+  {
+    absl::MutexLock lock(&stream_mu_);
     stream_ = stream.get();
   }
   upstream_reconnects_.Increment();
@@ -169,14 +172,13 @@ bool Hub::Session(const std::string& address) {
     context_ = nullptr;
   }
   upstream_connected_.Set(0);
+  context.TryCancel();  // unblocks a write in progress
   {
-    // The writer holds queue_mu_ while writing: once we have it, no write is
+    // The writer holds stream_mu_ while writing: once we have it, no write is
     // in progress and none will use this stream.
-    absl::MutexLock queue_lock(&queue_mu_);
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&stream_mu_);
     stream_ = nullptr;
   }
-  context.TryCancel();
   grpc::Status status = stream->Finish();
   if (!stopping_.load()) {
     spdlog::warn("fanout {} stream ended: {} {}", address, static_cast<int>(status.error_code()),
@@ -187,21 +189,21 @@ bool Hub::Session(const std::string& address) {
 
 void Hub::WriterLoop() {
   while (!stopping_.load()) {
-    absl::MutexLock lock(&queue_mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return stopping_.load() || !queue_.empty();
-    };
-    queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
-    if (queue_.empty()) continue;
-    grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream;
+    v1::AttachRequest request;
     {
-      absl::MutexLock hub_lock(&mu_);
-      stream = stream_;
+      absl::MutexLock lock(&queue_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+        return stopping_.load() || !queue_.empty();
+      };
+      queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
+      if (queue_.empty()) continue;
+      request = std::move(queue_.front());
+      queue_.pop_front();
     }
-    if (stream == nullptr) continue;  // re-watched in full on the next session
-    v1::AttachRequest request = std::move(queue_.front());
-    queue_.pop_front();
-    stream->Write(request);
+    // Without a stream the request is dropped: the next session re-watches
+    // every stream in full.
+    absl::MutexLock lock(&stream_mu_);
+    if (stream_ != nullptr) stream_->Write(request);
   }
 }
 

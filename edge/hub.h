@@ -111,8 +111,11 @@ class Hub final {
   bool attached_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<v1::Fanout::Stub> stub_ ABSL_GUARDED_BY(mu_);
-  grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_ ABSL_GUARDED_BY(mu_) =
-      nullptr;
+  // The open Attach stream, for the writer thread. Lock order: mu_ before
+  // queue_mu_; stream_mu_ is never held with either.
+  absl::Mutex stream_mu_;
+  grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_
+      ABSL_GUARDED_BY(stream_mu_) = nullptr;
   std::map<int32_t, int64_t> feed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Connection*, std::unique_ptr<Registration>> registrations_

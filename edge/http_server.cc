@@ -1,0 +1,326 @@
+#include "http_server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "herald/common/json.h"
+#include "herald/common/logging.h"
+#include "sse.h"
+
+namespace herald::edge {
+namespace {
+
+using namespace Pistache;
+
+constexpr char kSseHead[] =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "Connection: keep-alive\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+
+void SendJson(Http::ResponseWriter& response, Http::Code code, absl::string_view error,
+              absl::string_view message) {
+  response.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+  response.send(code, absl::StrCat("{\"error\":{\"code\":", common::JsonQuote(error),
+                                   ",\"message\":", common::JsonQuote(message), "}}\n"));
+}
+
+// Writes chunks for a Connection.
+class ChunkWriter final : public SseWriter {
+ public:
+  explicit ChunkWriter(std::shared_ptr<SocketWriter> writer) : writer_(std::move(writer)) {}
+  bool Write(std::string bytes) override { return writer_->WriteChunk(bytes); }
+  void Close() override { writer_->End(); }
+
+ private:
+  std::shared_ptr<SocketWriter> writer_;
+};
+
+}  // namespace
+
+class EdgeServer::Handler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(Handler)
+
+  explicit Handler(EdgeServer* server) : server_(server) {}
+
+  // Pistache's own onInput, plus capturing the request target from the raw
+  // bytes: Pistache keeps one value per query key, /v1/events needs them all.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    // Peer data is only touched on this reactor thread.
+    auto line = std::static_pointer_cast<RequestLine>(peer->tryGetData(kLineKey));
+    if (line == nullptr) {
+      line = std::make_shared<RequestLine>();
+      peer->putData(kLineKey, line);
+    }
+    if (!line->done) {
+      const absl::string_view bytes(buffer, len);
+      const size_t eol = bytes.find('\n');
+      const absl::string_view head = bytes.substr(0, eol);
+      line->text.append(head.data(), head.size());
+      if (eol != absl::string_view::npos || line->text.size() > 16 * 1024) line->done = true;
+    }
+    auto parser = getParser(peer);
+    auto& request = parser->request;
+    try {
+      if (!parser->feed(buffer, len)) {
+        parser->reset();
+        throw Http::HttpError(Http::Code::Request_Entity_Too_Large,
+                              "Request exceeded maximum buffer size");
+      }
+      if (parser->parse() == Http::Private::State::Done) {
+        Http::ResponseWriter response(request.version(), transport(), this, peer);
+        request.copyAddress(peer->address());
+        auto connection = request.headers().tryGet<Http::Header::Connection>();
+        response.headers().add<Http::Header::Connection>(
+            connection ? connection->control() : Http::ConnectionControl::Close);
+        peer->setIdle(false);
+        current_peer_ = peer;
+        current_line_ = line->text;
+        onRequest(request, std::move(response));
+        current_peer_.reset();
+        parser->reset();
+        *line = RequestLine();
+      }
+    } catch (const Http::HttpError& err) {
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      response.send(static_cast<Http::Code>(err.code()), err.reason());
+      parser->reset();
+      *line = RequestLine();
+    } catch (const std::exception& e) {
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      response.send(Http::Code::Internal_Server_Error, e.what());
+      parser->reset();
+      *line = RequestLine();
+    }
+  }
+
+  void onRequest(const Http::Request& request, Http::ResponseWriter response) override {
+    const std::string& path = request.resource();
+    if (path == "/v1/events") {
+      if (request.method() != Http::Method::Get) {
+        SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
+                 "GET /v1/events opens a stream");
+        return;
+      }
+      Events(request, response);
+    } else if (path == "/healthz") {
+      response.send(Http::Code::Ok, "ok\n");
+    } else if (path == "/readyz") {
+      const bool ready = server_->hub_.Ready() && !server_->draining_.load();
+      response.send(ready ? Http::Code::Ok : Http::Code::Service_Unavailable,
+                    ready ? "ready\n" : "not ready\n");
+    } else if (path == "/metrics") {
+      response.headers().add<Http::Header::ContentType>(
+          Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));
+      response.send(Http::Code::Ok, server_->metrics_.Render());
+    } else {
+      SendJson(response, Http::Code::Not_Found, "not_found",
+               absl::StrCat("no such resource: ", path));
+    }
+  }
+
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    Stream stream;
+    {
+      absl::MutexLock lock(&server_->mu_);
+      auto it = server_->streams_.find(peer->getID());
+      if (it == server_->streams_.end()) return;
+      stream = std::move(it->second);
+      server_->streams_.erase(it);
+      if (--server_->per_ip_[stream.ip] == 0) server_->per_ip_.erase(stream.ip);
+    }
+    server_->hub_.Remove(stream.connection);
+    stream.writer->Abort();
+  }
+
+ private:
+  void Events(const Http::Request& request, Http::ResponseWriter& response) {
+    EdgeServer& s = *server_;
+    auto retry_later = [&](absl::string_view why, int seconds) {
+      s.refused_.Increment();
+      response.headers().addRaw(Http::Header::Raw("Retry-After", absl::StrCat(seconds)));
+      SendJson(response, Http::Code::Service_Unavailable, "unavailable", why);
+    };
+    if (s.draining_.load()) return retry_later("this edge is shutting down; reconnect", 1);
+    if (!s.hub_.Ready()) return retry_later("not connected to a fanout yet", 2);
+    // The raw target: "GET /v1/events?stream=a&stream=b HTTP/1.1".
+    absl::string_view query;
+    const size_t sp1 = current_line_.find(' ');
+    const size_t sp2 = current_line_.rfind(' ');
+    if (sp1 != std::string::npos && sp2 > sp1) {
+      const absl::string_view target =
+          absl::string_view(current_line_).substr(sp1 + 1, sp2 - sp1 - 1);
+      if (const size_t q = target.find('?'); q != absl::string_view::npos) {
+        query = target.substr(q + 1);
+      }
+    }
+    std::optional<std::string> header_value;
+    if (auto header = request.headers().tryGetRaw("Last-Event-ID"); header.has_value()) {
+      header_value = header->value();
+    }
+    std::optional<absl::string_view> last_event_id;
+    if (header_value.has_value()) last_event_id = *header_value;
+    absl::StatusOr<EventsRequest> parsed =
+        ParseEventsRequest(query, last_event_id, s.options_.request);
+    if (!parsed.ok()) {
+      s.bad_requests_.Increment();
+      SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      return;
+    }
+    const std::string ip = request.address().host();
+    {
+      absl::MutexLock lock(&s.mu_);
+      if (s.streams_.size() >= s.options_.max_connections) {
+        return retry_later("this edge is at its connection limit", 5);
+      }
+      if (s.per_ip_[ip] >= s.options_.max_connections_per_ip) {
+        return retry_later("too many connections from this address", 5);
+      }
+    }
+    std::shared_ptr<Tcp::Peer> peer = current_peer_;
+    const int fd = dup(peer->fd());
+    if (fd < 0) return retry_later("out of file descriptors", 5);
+    auto writer =
+        std::make_shared<SocketWriter>(fd, s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    if (!writer->WriteRaw(kSseHead)) return;
+    // The response is ours now: keep Pistache's header timeout from writing a
+    // 408 into it (see README.md).
+    peer->setIdle(true);
+    absl::StatusOr<std::shared_ptr<Connection>> connection =
+        s.hub_.Add(*parsed, std::make_unique<ChunkWriter>(writer));
+    if (!connection.ok()) {
+      writer->End();
+      return;
+    }
+    s.accepted_.Increment();
+    absl::MutexLock lock(&s.mu_);
+    s.streams_[peer->getID()] = Stream{*connection, writer, ip};
+    ++s.per_ip_[ip];
+  }
+
+  struct RequestLine {
+    std::string text;
+    bool done = false;
+  };
+  static constexpr char kLineKey[] = "herald.request-line";
+
+  EdgeServer* server_;
+  // The request being handled (onRequest runs inside onInput, on this thread).
+  std::shared_ptr<Tcp::Peer> current_peer_;
+  std::string current_line_;
+};
+
+EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
+    : options_(std::move(options)),
+      hub_(hub),
+      metrics_(metrics),
+      accepted_(metrics.AddCounter("herald_edge_streams_opened_total", "SSE streams opened")),
+      refused_(metrics.AddCounter("herald_edge_streams_refused_total",
+                                  "SSE streams refused with 503 (limits, drain, no fanout)")),
+      bad_requests_(
+          metrics.AddCounter("herald_edge_bad_requests_total", "SSE requests refused with 400")) {
+  metrics.AddCollector("herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
+                       [this](const common::Emit& emit) {
+                         absl::MutexLock lock(&mu_);
+                         emit({}, static_cast<double>(streams_.size()));
+                       });
+  metrics.AddCollector("herald_edge_bytes_sent_total", "SSE bytes written to sockets",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(stats_.bytes_sent.load()));
+                       });
+  metrics.AddCollector("herald_edge_bytes_queued", "SSE bytes waiting for slow sockets",
+                       common::MetricType::kGauge, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(stats_.bytes_queued.load()));
+                       });
+  metrics.AddCollector("herald_edge_slow_client_closes_total",
+                       "Streams closed because the client read too slowly",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(stats_.slow_closes.load()));
+                       });
+}
+
+EdgeServer::~EdgeServer() { Stop(); }
+
+absl::Status EdgeServer::Start() {
+  absl::StatusOr<std::unique_ptr<OutputLoop>> loop = OutputLoop::Create();
+  if (!loop.ok()) return loop.status();
+  loop_ = std::move(*loop);
+  const size_t colon = options_.address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(options_.address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("'", options_.address, "' is not host:port"));
+  }
+  try {
+    endpoint_ = std::make_unique<Http::Endpoint>(
+        Address(options_.address.substr(0, colon), Port(static_cast<uint16_t>(port))));
+    endpoint_->init(Http::Endpoint::options()
+                        .threads(options_.threads)
+                        .flags(Tcp::Options::ReuseAddr | Tcp::Options::ReusePort)
+                        .maxRequestSize(16 * 1024)
+                        // Streams are marked idle; idle peers are closed this long after
+                        // their last request, so it must outlast any stream.
+                        .keepaliveTimeout(std::chrono::hours(24 * 365)));
+    endpoint_->setHandler(Http::make_handler<Handler>(this));
+    endpoint_->serveThreaded();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve HTTP on ", options_.address, ": ", e.what()));
+  }
+  heartbeat_ = std::thread([this] { Heartbeats(); });
+  return absl::OkStatus();
+}
+
+int EdgeServer::port() const { return static_cast<uint16_t>(endpoint_->getPort()); }
+
+void EdgeServer::Heartbeats() {
+  absl::Time next = absl::Now() + options_.heartbeat;
+  while (!stopping_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (absl::Now() < next) continue;
+    hub_.HeartbeatAll();
+    next = absl::Now() + options_.heartbeat;
+  }
+}
+
+void EdgeServer::Drain() {
+  draining_.store(true);
+  std::vector<Stream> open;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, stream] : streams_) open.push_back(stream);
+  }
+  if (open.empty()) return;
+  // Close streams evenly over the window, each with a retry: hint spread over
+  // the window too, so that reconnects reach other edges as a trickle.
+  std::mt19937 rng(std::random_device{}());
+  const int64_t window_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.drain));
+  std::uniform_int_distribution<int64_t> jitter(options_.retry_ms, options_.retry_ms + window_ms);
+  const absl::Duration step = options_.drain / static_cast<double>(open.size());
+  for (Stream& s : open) {
+    s.writer->WriteChunk(RetryBlock(jitter(rng)));
+    s.connection->Close();
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(step));
+  }
+}
+
+void EdgeServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (endpoint_ != nullptr) endpoint_->shutdown();
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, stream] : streams_) stream.writer->Abort();
+  streams_.clear();
+}
+
+}  // namespace herald::edge

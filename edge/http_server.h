@@ -1,0 +1,91 @@
+// EdgeServer: herald-edge's HTTP side on Pistache 0.0.5.
+//
+//   GET /v1/events?stream=A&stream=B[&rewind=N][&lastEventId=C]   Server-Sent Events
+//   GET /healthz   GET /readyz   GET /metrics
+//
+// A stream's bytes bypass Pistache's writer (see socket_writer.h); Pistache
+// parses requests and reports disconnections. Limits: a global and a per-IP
+// connection cap (503 with Retry-After), streams per connection and rewind
+// (400 with a JSON body), queued bytes per connection (slow clients are
+// dropped and resume from their cursor).
+//
+// Lifecycle: Start(), then Drain() on SIGTERM (readiness off, new streams
+// refused, open streams closed over the drain window with jittered retry:
+// hints), then Stop().
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "herald/common/metrics.h"
+#include "hub.h"
+#include "request.h"
+#include "socket_writer.h"
+
+namespace Pistache::Http {
+class Endpoint;
+}
+
+namespace herald::edge {
+
+struct EdgeOptions {
+  std::string address = "0.0.0.0:8080";
+  int threads = 2;
+  size_t max_connections = 19'000;
+  size_t max_connections_per_ip = 19'000;
+  RequestLimits request;
+  size_t max_queued_bytes = 256 * 1024;
+  absl::Duration heartbeat = absl::Seconds(15);
+  absl::Duration drain = absl::Seconds(10);
+  int64_t retry_ms = 2000;
+};
+
+class EdgeServer final {
+ public:
+  EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics);
+  ~EdgeServer();
+
+  // Unavailable if the address cannot be bound.
+  absl::Status Start();
+  int port() const;
+  // Refuses new streams and closes open ones over the drain window.
+  void Drain();
+  void Stop();
+
+  // Called by the request handler (one per Pistache reactor thread).
+  class Handler;
+
+ private:
+  struct Stream {
+    std::shared_ptr<Connection> connection;
+    std::shared_ptr<SocketWriter> writer;
+    std::string ip;
+  };
+  void Heartbeats();
+
+  const EdgeOptions options_;
+  Hub& hub_;
+  common::Registry& metrics_;
+  WriterStats stats_;
+  std::unique_ptr<OutputLoop> loop_;
+  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread heartbeat_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<size_t, Stream> streams_ ABSL_GUARDED_BY(mu_);  // by Pistache peer id
+  absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mu_);
+
+  common::Counter& accepted_;
+  common::Counter& refused_;
+  common::Counter& bad_requests_;
+};
+
+}  // namespace herald::edge

@@ -1,0 +1,89 @@
+// herald-edge: Server-Sent Events for browsers. See README.md.
+#include <sys/resource.h>
+
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_join.h"
+#include "herald/common/flags.h"
+#include "herald/common/logging.h"
+#include "herald/common/metrics.h"
+#include "herald/common/process.h"
+#include "http_server.h"
+#include "hub.h"
+
+ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
+ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
+          "herald-fanout replicas, comma-separated; the edge fails over among them");
+ABSL_FLAG(int32_t, threads, 2, "Pistache reactor threads");
+ABSL_FLAG(int64_t, max_connections, 19'000, "Open streams before 503");
+ABSL_FLAG(int64_t, max_connections_per_ip, 19'000, "Open streams per client address before 503");
+ABSL_FLAG(int32_t, max_streams_per_connection, 16, "Streams one EventSource may follow");
+ABSL_FLAG(int32_t, max_rewind, 1000, "Largest rewind= accepted");
+ABSL_FLAG(int64_t, max_queued_bytes, 256 * 1024,
+          "Bytes queued for a slow client before it is dropped (it resumes from its cursor)");
+ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15), "Heartbeat comment interval");
+ABSL_FLAG(int64_t, retry_ms, 2000, "The retry: hint sent to browsers");
+ABSL_FLAG(absl::Duration, drain, absl::Seconds(10),
+          "On SIGTERM, open streams are closed evenly over this window");
+ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
+
+namespace herald::edge {
+namespace {
+
+int Run() {
+  // One descriptor per stream, plus its dup: use all the process may have.
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  common::Registry metrics;
+  Hub hub({.fanouts = absl::GetFlag(FLAGS_fanout), .retry_ms = absl::GetFlag(FLAGS_retry_ms)},
+          metrics);
+  hub.Start();
+  EdgeOptions options;
+  options.address = absl::GetFlag(FLAGS_http_address);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
+  options.request.max_streams =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_streams_per_connection));
+  options.request.max_rewind = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_rewind));
+  options.max_queued_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_queued_bytes));
+  options.heartbeat = absl::GetFlag(FLAGS_heartbeat);
+  options.drain = absl::GetFlag(FLAGS_drain);
+  options.retry_ms = absl::GetFlag(FLAGS_retry_ms);
+  EdgeServer server(options, hub, metrics);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    spdlog::critical("{}", s);
+    return 1;
+  }
+  spdlog::info("herald-edge serving HTTP on port {}, fanouts {}", server.port(),
+               absl::StrJoin(absl::GetFlag(FLAGS_fanout), ","));
+  if (absl::Status s =
+          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file), {{"http_port", server.port()}});
+      !s.ok()) {
+    spdlog::error("{}", s);
+  }
+  const int signal = common::AwaitShutdownSignal();
+  spdlog::info("signal {}: draining for {}", signal,
+               absl::FormatDuration(absl::GetFlag(FLAGS_drain)));
+  server.Drain();
+  server.Stop();
+  hub.Stop();
+  spdlog::info("herald-edge stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace herald::edge
+
+int main(int argc, char** argv) {
+  herald::common::BlockShutdownSignals();
+  herald::common::ParseFlags(argc, argv,
+                             "herald-edge: serves streams to browsers as Server-Sent Events. "
+                             "Every flag can also be set as HERALD_<FLAG>.");
+  herald::common::InitLogging("herald-edge");
+  return herald::edge::Run();
+}

@@ -1,0 +1,93 @@
+// SocketWriter: the edge's own writer for one SSE response.
+//
+// Pistache 0.0.5's writer spins its reactor thread when a client stops reading
+// (EAGAIN) and addresses writes by fd number, which a newer connection may
+// have reused. So the edge dup()s the socket when the stream starts and writes
+// to the dup itself: non-blocking sends from whichever thread has bytes, the
+// rest kept in a bounded buffer and flushed by an OutputLoop when the socket
+// is writable again. Past the bound the client is too slow: the socket is shut
+// down (the browser reconnects and resumes from its cursor), so memory never
+// grows with a slow client. The dup is closed when the writer is destroyed.
+//
+// Thread-safety: Write/End/Abort from any thread (one mutex per writer);
+// OnWritable from the loop's thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace herald::edge {
+
+// Counters shared by every writer (for /metrics).
+struct WriterStats {
+  std::atomic<int64_t> bytes_sent{0};
+  std::atomic<int64_t> bytes_queued{0};
+  std::atomic<int64_t> slow_closes{0};
+};
+
+class SocketWriter;
+
+// One thread waiting for sockets to become writable again.
+class OutputLoop final {
+ public:
+  static absl::StatusOr<std::unique_ptr<OutputLoop>> Create();
+  ~OutputLoop();
+
+  // Calls writer->OnWritable() once its socket can take more bytes.
+  void WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd);
+  // Stops watching `fd` (before it is closed).
+  void Forget(int fd);
+
+ private:
+  OutputLoop(int epoll_fd, int wake_fd);
+  void Run();
+
+  const int epoll_fd_;
+  const int wake_fd_;
+  std::atomic<bool> stopping_{false};
+  absl::Mutex mu_;
+  absl::flat_hash_map<int, std::weak_ptr<SocketWriter>> writers_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
+ public:
+  // Takes ownership of `fd` (a dup of the connection's socket).
+  SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, WriterStats& stats);
+  ~SocketWriter();
+
+  // Bytes as they are (the response head).
+  bool WriteRaw(absl::string_view bytes);
+  // One HTTP/1.1 chunk holding `data` (never empty).
+  bool WriteChunk(absl::string_view data);
+  // Ends the response (terminating chunk) and shuts the socket down.
+  void End();
+  // Shuts the socket down at once.
+  void Abort();
+  bool closed() const;
+
+  void OnWritable();
+
+ private:
+  bool SendLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int fd_;
+  const size_t max_queued_;
+  OutputLoop& loop_;
+  WriterStats& stats_;
+  mutable absl::Mutex mu_;
+  std::string pending_ ABSL_GUARDED_BY(mu_);
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace herald::edge
