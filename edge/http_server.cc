@@ -34,6 +34,18 @@ void SendJson(Http::ResponseWriter& response, Http::Code code, absl::string_view
                                    ",\"message\":", common::JsonQuote(message), "}}\n"));
 }
 
+// Pistache writes only typed headers; Retry-After is not among its own.
+class RetryAfter final : public Http::Header::Header {
+ public:
+  NAME("Retry-After")
+  explicit RetryAfter(int seconds = 0) : seconds_(seconds) {}
+  void parse(const std::string& text) override { (void)absl::SimpleAtoi(text, &seconds_); }
+  void write(std::ostream& os) const override { os << seconds_; }
+
+ private:
+  int seconds_;
+};
+
 // Writes chunks for a Connection.
 class ChunkWriter final : public SseWriter {
  public:
@@ -139,8 +151,8 @@ class EdgeServer::Handler final : public Http::Handler {
       server_->streams_.erase(it);
       if (--server_->per_ip_[stream.ip] == 0) server_->per_ip_.erase(stream.ip);
     }
-    server_->hub_.Remove(stream.connection);
-    stream.writer->Abort();
+    if (stream.connection != nullptr) server_->hub_.Remove(stream.connection);
+    if (stream.writer != nullptr) stream.writer->Abort();
   }
 
  private:
@@ -148,7 +160,7 @@ class EdgeServer::Handler final : public Http::Handler {
     EdgeServer& s = *server_;
     auto retry_later = [&](absl::string_view why, int seconds) {
       s.refused_.Increment();
-      response.headers().addRaw(Http::Header::Raw("Retry-After", absl::StrCat(seconds)));
+      response.headers().add<RetryAfter>(seconds);
       SendJson(response, Http::Code::Service_Unavailable, "unavailable", why);
     };
     if (s.draining_.load()) return retry_later("this edge is shutting down; reconnect", 1);
@@ -178,7 +190,10 @@ class EdgeServer::Handler final : public Http::Handler {
       return;
     }
     const std::string ip = request.address().host();
+    std::shared_ptr<Tcp::Peer> peer = current_peer_;
+    const size_t id = peer->getID();
     {
+      // Reserve the slot now, so that concurrent requests count it.
       absl::MutexLock lock(&s.mu_);
       if (s.streams_.size() >= s.options_.max_connections) {
         return retry_later("this edge is at its connection limit", 5);
@@ -186,13 +201,22 @@ class EdgeServer::Handler final : public Http::Handler {
       if (s.per_ip_[ip] >= s.options_.max_connections_per_ip) {
         return retry_later("too many connections from this address", 5);
       }
+      s.streams_[id] = Stream{nullptr, nullptr, ip};
+      ++s.per_ip_[ip];
     }
-    std::shared_ptr<Tcp::Peer> peer = current_peer_;
+    auto release = [&] {
+      absl::MutexLock lock(&s.mu_);
+      s.streams_.erase(id);
+      if (--s.per_ip_[ip] == 0) s.per_ip_.erase(ip);
+    };
     const int fd = dup(peer->fd());
-    if (fd < 0) return retry_later("out of file descriptors", 5);
+    if (fd < 0) {
+      release();
+      return retry_later("out of file descriptors", 5);
+    }
     auto writer =
         std::make_shared<SocketWriter>(fd, s.options_.max_queued_bytes, *s.loop_, s.stats_);
-    if (!writer->WriteRaw(kSseHead)) return;
+    if (!writer->WriteRaw(kSseHead)) return release();
     // The response is ours now: keep Pistache's header timeout from writing a
     // 408 into it (see README.md).
     peer->setIdle(true);
@@ -200,12 +224,11 @@ class EdgeServer::Handler final : public Http::Handler {
         s.hub_.Add(*parsed, std::make_unique<ChunkWriter>(writer));
     if (!connection.ok()) {
       writer->End();
-      return;
+      return release();
     }
     s.accepted_.Increment();
     absl::MutexLock lock(&s.mu_);
-    s.streams_[peer->getID()] = Stream{*connection, writer, ip};
-    ++s.per_ip_[ip];
+    s.streams_[id] = Stream{*connection, writer, ip};
   }
 
   struct RequestLine {
@@ -298,7 +321,9 @@ void EdgeServer::Drain() {
   std::vector<Stream> open;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [id, stream] : streams_) open.push_back(stream);
+    for (auto& [id, stream] : streams_) {
+      if (stream.connection != nullptr) open.push_back(stream);
+    }
   }
   if (open.empty()) return;
   // Close streams evenly over the window, each with a retry: hint spread over
@@ -319,7 +344,9 @@ void EdgeServer::Stop() {
   if (heartbeat_.joinable()) heartbeat_.join();
   if (endpoint_ != nullptr) endpoint_->shutdown();
   absl::MutexLock lock(&mu_);
-  for (auto& [id, stream] : streams_) stream.writer->Abort();
+  for (auto& [id, stream] : streams_) {
+    if (stream.writer != nullptr) stream.writer->Abort();
+  }
   streams_.clear();
 }
 

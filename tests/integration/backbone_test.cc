@@ -42,45 +42,6 @@ int SeqOf(const std::string& payload) {
   return n;
 }
 
-// Publishes `per_stream` events to each stream over one PublishStream,
-// interleaved; calls `progress(done)` as responses come back.
-void PublishAll(v1::Publisher::Stub& stub, const std::vector<std::string>& streams, int per_stream,
-                const std::function<void(int)>& progress) {
-  grpc::ClientContext context;
-  auto stream = stub.PublishStream(&context);
-  std::atomic<int> acked{0};
-  std::atomic<int> failed{0};
-  std::thread reader([&] {
-    v1::PublishStreamResponse response;
-    while (stream->Read(&response)) {
-      for (const v1::PublishResult& r : response.results()) {
-        if (r.has_ok()) {
-          progress(++acked);
-        } else {
-          ++failed;
-          ADD_FAILURE() << r.error().message();
-        }
-      }
-    }
-  });
-  uint64_t id = 0;
-  for (int n = 0; n < per_stream; ++n) {
-    for (const std::string& s : streams) {
-      v1::PublishRequest request;
-      request.set_request_id(++id);
-      request.mutable_event()->set_stream(s);
-      request.mutable_event()->set_type("tick");
-      request.mutable_event()->set_text(Payload(s, n));
-      ASSERT_TRUE(stream->Write(request));
-    }
-  }
-  stream->WritesDone();
-  reader.join();
-  ASSERT_TRUE(stream->Finish().ok());
-  ASSERT_EQ(failed.load(), 0);
-  ASSERT_EQ(acked.load(), per_stream * static_cast<int>(streams.size()));
-}
-
 // Follows streams through Fanout.Subscribe, cutting its own connection at
 // random moments and resuming from the last cursor it was given.
 class CuttingSubscriber {
@@ -196,8 +157,7 @@ void RunExactness(bool kill_fanout) {
   // (children must be started from the test's main thread).
   std::atomic<int> acked_so_far{0};
   std::thread publisher([&] {
-    PublishAll(mesh.publisher_stub(), streams, kPerStream,
-               [&](int acked) { acked_so_far.store(acked); });
+    mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { acked_so_far.store(acked); });
   });
   bool killed = false;
   if (kill_fanout) {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "herald/broker/admin.h"
 #include "support/kafka_env.h"
 
@@ -116,6 +118,30 @@ absl::Status Backbone::StartFanout() {
   return absl::DeadlineExceededError(absl::StrCat("fanout never SERVING:\n", fanout_->LogTail()));
 }
 
+absl::Status Backbone::StartEdge(std::vector<std::string> args) {
+  if (!args.empty()) edge_args_ = std::move(args);
+  std::vector<std::string> all = {"--fanout=" + fanout_address(),
+                                  absl::StrCat("--http_address=127.0.0.1:", edge_port_),
+                                  "--heartbeat=1s", "--drain=1s"};
+  all.insert(all.end(), edge_args_.begin(), edge_args_.end());
+  edge_.reset();
+  auto edge = ChildProcess::Start(HeraldBinary("herald-edge"), all);
+  if (!edge.ok()) return edge.status();
+  edge_ = std::move(*edge);
+  absl::StatusOr<int> port = edge_->WaitForPort("http_port", absl::Seconds(60));
+  if (!port.ok()) return port.status();
+  edge_port_ = *port;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    if (HttpGet(edge_port_, "/readyz").find(" 200 ") != std::string::npos) return absl::OkStatus();
+    if (!edge_->Running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("edge never ready:\n", edge_->LogTail()));
+}
+
+std::string Backbone::EdgeGet(const std::string& path) { return HttpGet(edge_port_, path); }
+
 absl::StatusOr<v1::PublishResponse> Backbone::Publish(const std::string& stream,
                                                       const std::string& type,
                                                       const std::string& text) {
@@ -131,6 +157,43 @@ absl::StatusOr<v1::PublishResponse> Backbone::Publish(const std::string& stream,
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   return response;
+}
+
+void Backbone::PublishInterleaved(const std::vector<std::string>& streams, int per_stream,
+                                  const std::function<void(int)>& progress) {
+  grpc::ClientContext context;
+  auto stream = publisher_stub_->PublishStream(&context);
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::thread reader([&] {
+    v1::PublishStreamResponse response;
+    while (stream->Read(&response)) {
+      for (const v1::PublishResult& r : response.results()) {
+        if (r.has_ok()) {
+          progress(++acked);
+        } else {
+          ++failed;
+          ADD_FAILURE() << r.error().message();
+        }
+      }
+    }
+  });
+  uint64_t id = 0;
+  for (int n = 0; n < per_stream; ++n) {
+    for (const std::string& s : streams) {
+      v1::PublishRequest request;
+      request.set_request_id(++id);
+      request.mutable_event()->set_stream(s);
+      request.mutable_event()->set_type("tick");
+      request.mutable_event()->set_text(absl::StrCat("{\"s\":\"", s, "\",\"n\":", n, "}"));
+      if (!stream->Write(request)) break;
+    }
+  }
+  stream->WritesDone();
+  reader.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(acked.load(), per_stream * static_cast<int>(streams.size()));
 }
 
 double Backbone::FanoutMetric(const std::string& sample) {

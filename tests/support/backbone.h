@@ -6,6 +6,7 @@
 //   v1::PublishResponse r = mesh.Publish("orders.eu", "created", "{}").value();
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,10 +34,23 @@ class Backbone final {
   // gRPC health check says SERVING.
   absl::Status StartFanout();
   ChildProcess& fanout() { return *fanout_; }
+  // Starts (or restarts, on the same port) herald-edge against the fanout and
+  // waits until /readyz says ready.
+  absl::Status StartEdge(std::vector<std::string> args = {});
+  ChildProcess& edge() { return *edge_; }
+  int edge_port() const { return edge_port_; }
+  // GET on the edge; returns the whole response (head and body).
+  std::string EdgeGet(const std::string& path);
   ChildProcess& publisher() { return *publisher_; }
 
   absl::StatusOr<v1::PublishResponse> Publish(const std::string& stream, const std::string& type,
                                               const std::string& text);
+
+  // Publishes `per_stream` events to each stream over one PublishStream,
+  // interleaved, with payload {"s":"<stream>","n":<n>}; calls
+  // `progress(acknowledged)` as results come back. Fails the test on errors.
+  void PublishInterleaved(const std::vector<std::string>& streams, int per_stream,
+                          const std::function<void(int)>& progress);
 
   v1::Publisher::Stub& publisher_stub() { return *publisher_stub_; }
   v1::Fanout::Stub& fanout_stub() { return *fanout_stub_; }
@@ -54,6 +68,9 @@ class Backbone final {
   std::string topic_;
   std::unique_ptr<ChildProcess> publisher_;
   std::unique_ptr<ChildProcess> fanout_;
+  std::unique_ptr<ChildProcess> edge_;
+  std::vector<std::string> edge_args_;
+  int edge_port_ = 0;
   int fanout_port_ = 0;
   int fanout_metrics_port_ = 0;
   std::unique_ptr<v1::Publisher::Stub> publisher_stub_;

@@ -1,0 +1,263 @@
+// herald-edge over real HTTP, in front of a real fanout, publisher and Kafka.
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "support/backbone.h"
+#include "support/kafka_env.h"
+#include "support/sse_client.h"
+
+namespace herald {
+namespace {
+
+using ::herald::testing::Backbone;
+using ::herald::testing::SseClient;
+using ::herald::testing::SseEvent;
+using ::herald::testing::WaitFor;
+using ::testing::HasSubstr;
+
+std::string Target(const std::vector<std::string>& streams, const std::string& extra = "") {
+  std::string target = "/v1/events?";
+  for (size_t i = 0; i < streams.size(); ++i) {
+    absl::StrAppend(&target, i ? "&" : "", "stream=", streams[i]);
+  }
+  return target + extra;
+}
+
+TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge().ok());
+  auto client = SseClient::Connect(mesh.edge_port(), Target({"frame/a", "frame/b"}));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)->status(), 200);
+  EXPECT_THAT((*client)->head(), HasSubstr("text/event-stream"));
+  // The start block: retry and an id-only block before any event.
+  ASSERT_FALSE((*client)->Next(absl::Milliseconds(500)).has_value());
+  EXPECT_EQ((*client)->retry_ms(), 2000);
+  const std::string start = (*client)->last_id();
+  EXPECT_THAT(start, ::testing::StartsWith("1~"));
+
+  const std::string evil = "\n\nevent: x\ndata: y";
+  ASSERT_TRUE(mesh.Publish("frame/a", "t", evil).ok());
+  ASSERT_TRUE(mesh.Publish("frame/b", "message", "a\r\nb\rc").ok());
+  ASSERT_TRUE(mesh.Publish("frame/a", "json", R"({"k":"v"})").ok());
+  std::optional<SseEvent> e1 = (*client)->Next(absl::Seconds(10));
+  std::optional<SseEvent> e2 = (*client)->Next(absl::Seconds(10));
+  std::optional<SseEvent> e3 = (*client)->Next(absl::Seconds(10));
+  ASSERT_TRUE(e1 && e2 && e3);
+  EXPECT_EQ(e1->type, "t");
+  EXPECT_EQ(e1->data, evil);
+  EXPECT_EQ(e2->type, "message");
+  EXPECT_EQ(e2->data, "a\nb\nc");  // the standard turns every line break into LF
+  EXPECT_EQ(e3->data, R"({"k":"v"})");
+  EXPECT_NE(e3->id, start);
+  // Heartbeats are comments.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        (*client)->Next(absl::Milliseconds(200));
+        return (*client)->comments() > 0;
+      },
+      absl::Seconds(10), absl::ZeroDuration()));
+}
+
+TEST(EdgeTest, BadRequestsAndLimits) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge({"--max_connections=2", "--max_streams_per_connection=3"}).ok());
+  struct Case {
+    std::string target, why;
+  };
+  for (const Case& c : {Case{"/v1/events", "no stream"}, Case{"/v1/events?stream=a%20b", "0x20"},
+                        Case{"/v1/events?stream=a&rewind=x", "rewind"},
+                        Case{"/v1/events?stream=a&stream=b&stream=c&stream=d", "at most 3"}}) {
+    auto client = SseClient::Connect(mesh.edge_port(), c.target);
+    ASSERT_TRUE(client.ok());
+    EXPECT_EQ((*client)->status(), 400) << c.target;
+    EXPECT_THAT((*client)->head(), HasSubstr("application/json"));
+    EXPECT_THAT((*client)->ReadBody(absl::Seconds(5)), HasSubstr(c.why));
+  }
+  auto one = SseClient::Connect(mesh.edge_port(), Target({"lim/a"}));
+  auto two = SseClient::Connect(mesh.edge_port(), Target({"lim/b"}));
+  ASSERT_TRUE(one.ok() && two.ok());
+  ASSERT_EQ((*one)->status(), 200);
+  ASSERT_EQ((*two)->status(), 200);
+  auto three = SseClient::Connect(mesh.edge_port(), Target({"lim/c"}));
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ((*three)->status(), 503);
+  EXPECT_THAT((*three)->head(), HasSubstr("Retry-After"));
+  // A malformed cursor is not an error: herald.reset, then live.
+  one->reset();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return mesh.EdgeGet("/metrics").find("herald_edge_connections 1") != std::string::npos;
+      },
+      absl::Seconds(10)));
+  auto reset = SseClient::Connect(mesh.edge_port(), Target({"lim/a"}, "&lastEventId=garbage"));
+  ASSERT_TRUE(reset.ok());
+  ASSERT_EQ((*reset)->status(), 200);
+  std::optional<SseEvent> e = (*reset)->Next(absl::Seconds(10));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->type, "herald.reset");
+  EXPECT_THAT(e->data, HasSubstr("\"reason\":\"malformed\""));
+  EXPECT_THAT(mesh.EdgeGet("/healthz"), HasSubstr("200"));
+  EXPECT_THAT(mesh.EdgeGet("/nowhere"), HasSubstr("404"));
+}
+
+int SeqOf(const std::string& data) {
+  const size_t at = data.find("\"n\":");
+  int n = -1;
+  if (at != std::string::npos)
+    (void)absl::SimpleAtoi(data.substr(at + 4, data.size() - at - 5), &n);
+  return n;
+}
+std::string StreamOf(const std::string& data) {
+  const size_t at = data.find("\"s\":\"");
+  if (at == std::string::npos) return "";
+  return data.substr(at + 5, data.find('"', at + 5) - at - 5);
+}
+
+// A browser-like client: follows its streams over SSE, cuts its own
+// connection at random points and reconnects with Last-Event-ID, and
+// reconnects the same way when the edge goes away.
+class Browser {
+ public:
+  Browser(Backbone& mesh, std::vector<std::string> streams, int expected, int cuts, uint32_t seed)
+      : mesh_(mesh), streams_(std::move(streams)), expected_(expected), rng_(seed) {
+    for (int i = 0; i < cuts; ++i) {
+      const int lo = expected_ * i / (cuts + 1) + 1, hi = expected_ * (i + 1) / (cuts + 1);
+      cut_at_.push_back(std::uniform_int_distribution<int>(lo, std::max(lo, hi))(rng_));
+    }
+  }
+  void Begin() {
+    thread_ = std::thread([this] { Run(); });
+    WaitFor([this] { return started_.load(); }, absl::Seconds(60));
+  }
+  void Join() { thread_.join(); }
+  std::map<std::string, std::vector<int>> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+  int cuts() const { return cuts_.load(); }
+  int reconnects() const { return reconnects_.load(); }
+
+ private:
+  void Run() {
+    std::string last_id;
+    size_t next_cut = 0;
+    int total = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(240);
+    while (total < expected_ && absl::Now() < deadline) {
+      std::map<std::string, std::string> headers;
+      if (!last_id.empty()) headers["Last-Event-ID"] = last_id;
+      auto client = SseClient::Connect(mesh_.edge_port(), Target(streams_), headers);
+      if (!client.ok() || (*client)->status() != 200) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the edge is restarting
+        continue;
+      }
+      ++reconnects_;
+      bool cut = false;
+      while (!cut && total < expected_) {
+        std::optional<SseEvent> e = (*client)->Next(absl::Seconds(2));
+        if (!(*client)->last_id().empty()) {
+          last_id = (*client)->last_id();
+          started_ = true;
+        }
+        if (!e.has_value()) {
+          if ((*client)->ended()) break;
+          continue;
+        }
+        if (e->type == "herald.reset") {
+          ADD_FAILURE() << "unexpected reset " << e->data;
+          continue;
+        }
+        {
+          absl::MutexLock lock(&mu_);
+          received_[StreamOf(e->data)].push_back(SeqOf(e->data));
+        }
+        ++total;
+        if (next_cut < cut_at_.size() && total >= cut_at_[next_cut]) {
+          ++next_cut;
+          ++cuts_;
+          cut = true;
+        }
+      }
+    }
+  }
+
+  Backbone& mesh_;
+  const std::vector<std::string> streams_;
+  const int expected_;
+  std::mt19937 rng_;
+  std::vector<int> cut_at_;
+  std::thread thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<int> cuts_{0}, reconnects_{0};
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<int>> received_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
+  ASSERT_TRUE(mesh.StartEdge().ok());
+  constexpr int kStreams = 50;
+  constexpr int kPerStream = 400;  // 20,000 events
+  std::vector<std::string> streams;
+  for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("web/s", i));
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  std::mt19937 rng(seed);
+  std::vector<std::unique_ptr<Browser>> browsers;
+  std::vector<std::vector<std::string>> follows;
+  for (int i = 0; i < 10; ++i) {
+    std::vector<std::string> mine = streams;
+    std::shuffle(mine.begin(), mine.end(), rng);
+    mine.resize(std::uniform_int_distribution<int>(3, 10)(rng));
+    follows.push_back(mine);
+    browsers.push_back(std::make_unique<Browser>(
+        mesh, mine, static_cast<int>(mine.size()) * kPerStream, 5, rng()));
+  }
+  for (auto& b : browsers) b->Begin();
+
+  std::atomic<int> published{0};
+  std::thread publisher([&] {
+    mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { published.store(acked); });
+  });
+  ASSERT_TRUE(
+      WaitFor([&] { return published.load() >= kStreams * kPerStream / 3; }, absl::Seconds(180)));
+  mesh.edge().Kill(SIGKILL);
+  ASSERT_TRUE(mesh.edge().Wait(absl::Seconds(30)).ok());
+  ASSERT_TRUE(mesh.StartEdge().ok());
+  ASSERT_TRUE(WaitFor([&] { return published.load() >= kStreams * kPerStream * 2 / 3; },
+                      absl::Seconds(180)));
+  mesh.fanout().Kill(SIGKILL);
+  ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
+  absl::Status restarted = mesh.StartFanout();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  publisher.join();
+  for (auto& b : browsers) b->Join();
+
+  std::vector<int> expected(kPerStream);
+  for (int n = 0; n < kPerStream; ++n) expected[n] = n;
+  for (size_t i = 0; i < browsers.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("browser ", i));
+    EXPECT_GE(browsers[i]->cuts(), 5);
+    std::map<std::string, std::vector<int>> got = browsers[i]->received();
+    EXPECT_EQ(got.size(), follows[i].size());
+    for (const std::string& s : follows[i]) {
+      ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,65 @@
+// Test support: a real HTTP/1.1 client for one Server-Sent-Events response,
+// parsing chunked framing and the event stream as the HTML standard says (the
+// same rules EventSource follows), including id-only blocks and comments.
+//
+//   auto c = SseClient::Connect(port, "/v1/events?stream=a", {{"Last-Event-ID", id}});
+//   std::optional<SseEvent> e = c->Next(absl::Seconds(5));
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace herald::testing {
+
+struct SseEvent {
+  std::string type = "message";
+  std::string data;
+  std::string id;  // the last event id after this event
+};
+
+class SseClient final {
+ public:
+  // Connects to 127.0.0.1:`port` and sends GET `target`. The status line and
+  // headers are read before returning.
+  static absl::StatusOr<std::unique_ptr<SseClient>> Connect(
+      int port, const std::string& target, const std::map<std::string, std::string>& headers = {});
+  ~SseClient();
+
+  int status() const { return status_; }
+  const std::string& head() const { return head_; }
+  // A non-SSE response's body (read until Content-Length or close).
+  std::string ReadBody(absl::Duration timeout);
+
+  // The next event, or nullopt when the stream ended or `timeout` passed.
+  std::optional<SseEvent> Next(absl::Duration timeout);
+  bool ended() const { return ended_; }
+
+  // Everything the stream said so far, as the browser would keep it.
+  const std::string& last_id() const { return last_id_; }
+  int comments() const { return comments_; }
+  int retry_ms() const { return retry_ms_; }
+
+ private:
+  explicit SseClient(int fd) : fd_(fd) {}
+  bool Fill(absl::Time deadline);  // reads more raw bytes; false on end or timeout
+  bool NextLine(absl::Time deadline, std::string* line);
+
+  int fd_;
+  int status_ = 0;
+  std::string head_;
+  std::string raw_;      // undecoded bytes
+  std::string decoded_;  // chunk-decoded body bytes
+  bool chunked_ = false;
+  bool ended_ = false;
+  std::string last_id_;
+  int comments_ = 0;
+  int retry_ms_ = -1;
+};
+
+}  // namespace herald::testing
