@@ -226,6 +226,21 @@ bool Connection::Closed() const {
   return closed_;
 }
 
+void Connection::WhenDrained(std::function<void()> fn) {
+  SseWriter* writer;
+  {
+    absl::MutexLock lock(&mu_);
+    writer = closed_ ? nullptr : writer_.get();
+  }
+  // Outside the lock: `fn` may run right here and start a read whose
+  // completion takes the lock again.
+  if (writer == nullptr) {
+    fn();
+  } else {
+    writer->WhenDrained(std::move(fn));
+  }
+}
+
 void Connection::Close() {
   absl::MutexLock lock(&mu_);
   if (closed_) return;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,9 @@ class SseWriter {
   virtual bool Write(std::string bytes) = 0;
   // Ends the response (the browser reconnects with its last id).
   virtual void Close() = 0;
+  // Calls `fn` once everything written so far has reached the socket, or the
+  // connection closed (maybe right away, maybe from another thread).
+  virtual void WhenDrained(std::function<void()> fn) = 0;
 };
 
 // An event rendered once for every connection: the SSE body without the id.
@@ -98,6 +102,9 @@ class Connection final {
   bool CatchingUp() const;
   bool Closed() const;
   void Close();
+  // Calls `fn` once the connection's queued bytes are on the socket (or it
+  // closed): private catch-ups read their next batch only then.
+  void WhenDrained(std::function<void()> fn);
 
   // The cursor as it stands.
   std::string Cursor() const;

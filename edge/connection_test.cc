@@ -28,6 +28,7 @@ class FakeWriter final : public SseWriter {
     return !sink_->closed;
   }
   void Close() override { sink_->closed = true; }
+  void WhenDrained(std::function<void()> fn) override { fn(); }
 
  private:
   Sink* sink_;

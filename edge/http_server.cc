@@ -52,6 +52,7 @@ class ChunkWriter final : public SseWriter {
   explicit ChunkWriter(std::shared_ptr<SocketWriter> writer) : writer_(std::move(writer)) {}
   bool Write(std::string bytes) override { return writer_->WriteChunk(bytes); }
   void Close() override { writer_->End(); }
+  void WhenDrained(std::function<void()> fn) override { writer_->WhenDrained(std::move(fn)); }
 
  private:
   std::shared_ptr<SocketWriter> writer_;

@@ -8,6 +8,12 @@
 #include "sse.h"
 
 namespace herald::edge {
+namespace {
+
+// Catch-up responses stay well below a connection's queued-bytes bound.
+constexpr uint32_t kCatchUpBatchBytes = 32 * 1024;
+
+}  // namespace
 
 // A connection's own Fanout.Subscribe, from its cursor or rewind, until the
 // connection has caught up with the shared feed. Callback API: nothing blocks.
@@ -41,7 +47,9 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
       context_.TryCancel();
       return;
     }
-    StartRead(&response_);
+    // Read the next batch only once the browser has taken this one: the
+    // fanout waits on gRPC flow control, and nothing piles up here.
+    connection_->WhenDrained([this] { StartRead(&response_); });
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -286,6 +294,7 @@ void Hub::MaybeStartLocked(Registration& r) {
   for (const std::string& s : r.connection->streams()) request.add_streams(s);
   request.set_cursor(r.cursor);
   request.set_rewind(r.rewind);
+  request.set_max_batch_bytes(kCatchUpBatchBytes);
   new PrivateSubscription(stub_, r.connection, std::move(request), private_active_);
 }
 

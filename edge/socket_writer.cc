@@ -142,13 +142,28 @@ bool SocketWriter::FlushLocked() {
 }
 
 void SocketWriter::OnWritable() {
-  absl::MutexLock lock(&mu_);
-  waiting_ = false;
-  if (closed_) return;
-  if (FlushLocked() && !pending_.empty()) {
-    waiting_ = true;
-    loop_.WaitWritable(shared_from_this(), fd_);
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    waiting_ = false;
+    if (!closed_ && FlushLocked() && !pending_.empty()) {
+      waiting_ = true;
+      loop_.WaitWritable(shared_from_this(), fd_);
+    }
+    if (closed_ || pending_.empty()) ready.swap(drained_);
   }
+  for (auto& fn : ready) fn();
+}
+
+void SocketWriter::WhenDrained(std::function<void()> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_ && !pending_.empty()) {
+      drained_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
 }
 
 void SocketWriter::ShutdownLocked() {
@@ -162,18 +177,27 @@ void SocketWriter::ShutdownLocked() {
 }
 
 void SocketWriter::End() {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return;
-  if (pending_.empty()) {
-    static constexpr char kLast[] = "0\r\n\r\n";
-    (void)::send(fd_, kLast, sizeof(kLast) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_ && pending_.empty()) {
+      static constexpr char kLast[] = "0\r\n\r\n";
+      (void)::send(fd_, kLast, sizeof(kLast) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    ShutdownLocked();
+    ready.swap(drained_);
   }
-  ShutdownLocked();
+  for (auto& fn : ready) fn();
 }
 
 void SocketWriter::Abort() {
-  absl::MutexLock lock(&mu_);
-  ShutdownLocked();
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    ShutdownLocked();
+    ready.swap(drained_);
+  }
+  for (auto& fn : ready) fn();
 }
 
 bool SocketWriter::closed() const {

@@ -14,9 +14,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -72,6 +74,9 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   // Shuts the socket down at once.
   void Abort();
   bool closed() const;
+  // Calls `fn` (on this or the loop's thread) once nothing is pending, or
+  // once the writer closed.
+  void WhenDrained(std::function<void()> fn);
 
   void OnWritable();
 
@@ -88,6 +93,7 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   std::string pending_ ABSL_GUARDED_BY(mu_);
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> drained_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace herald::edge

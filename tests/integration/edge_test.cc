@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -257,6 +259,91 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
       ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
     }
   }
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+int64_t RssKiB(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+TEST(EdgeSlowClientTest, ClosedAtTheBoundWithBoundedMemoryAndResumesWithoutLoss) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start({.partitions = 1}).ok());
+  ASSERT_TRUE(mesh.StartEdge({"--max_queued_bytes=131072"}).ok());
+  // A client with a tiny receive buffer that does not read.
+  auto slow = SseClient::Connect(mesh.edge_port(), Target({"slow/s"}), {}, 4096);
+  ASSERT_TRUE(slow.ok());
+  ASSERT_EQ((*slow)->status(), 200);
+  ASSERT_FALSE((*slow)->Next(absl::Milliseconds(300)).has_value());  // the start block only
+  const std::string start_id = (*slow)->last_id();
+  const int64_t rss_before = RssKiB(mesh.edge().pid());
+
+  constexpr int kEvents = 2000;
+  const std::string pad(4000, 'p');
+  std::vector<std::string> payloads;
+  for (int n = 0; n < kEvents; ++n) {
+    payloads.push_back(absl::StrCat("{\"s\":\"slow/s\",\"n\":", n, ",\"pad\":\"", pad, "\"}"));
+  }
+  for (const std::string& p : payloads) ASSERT_TRUE(mesh.Publish("slow/s", "t", p).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return mesh.EdgeGet("/metrics").find("herald_edge_slow_client_closes_total 1") !=
+               std::string::npos;
+      },
+      absl::Seconds(60)))
+      << "8 MB published to a client that reads nothing, and it was never closed";
+  const int64_t rss_after = RssKiB(mesh.edge().pid());
+  std::printf("edge RSS while a client stalled on 8 MB: %lld KiB before, %lld KiB after\n",
+              static_cast<long long>(rss_before), static_cast<long long>(rss_after));
+  EXPECT_LT(rss_after - rss_before, 32 * 1024) << "the edge buffered far more than its bound";
+
+  // The client reads what reached it, sees the end, and resumes from its last id.
+  std::vector<int> seqs;
+  while (std::optional<SseEvent> e = (*slow)->Next(absl::Seconds(5)))
+    seqs.push_back(SeqOf(e->data));
+  EXPECT_TRUE((*slow)->ended());
+  std::string last_id = (*slow)->last_id();
+  EXPECT_LT(seqs.size(), static_cast<size_t>(kEvents));
+  auto resumed = SseClient::Connect(mesh.edge_port(), Target({"slow/s"}),
+                                    {{"Last-Event-ID", last_id.empty() ? start_id : last_id}});
+  ASSERT_TRUE(resumed.ok());
+  while (seqs.size() < static_cast<size_t>(kEvents)) {
+    std::optional<SseEvent> e = (*resumed)->Next(absl::Seconds(30));
+    ASSERT_TRUE(e.has_value()) << "stopped after " << seqs.size();
+    seqs.push_back(SeqOf(e->data));
+  }
+  for (int n = 0; n < kEvents; ++n) ASSERT_EQ(seqs[n], n);
+}
+
+TEST(EdgeIdleTest, AnIdleStreamSurvivesThreeMinutes) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  // Pistache's header timeout is 60 s: three minutes prove it cannot strike.
+  ASSERT_TRUE(mesh.StartEdge({"--heartbeat=15s"}).ok());
+  auto client = SseClient::Connect(mesh.edge_port(), Target({"idle/s"}));
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ((*client)->status(), 200);
+  const absl::Time until = absl::Now() + absl::Minutes(3);
+  while (absl::Now() < until) {
+    ASSERT_FALSE((*client)->Next(absl::Seconds(1)).has_value());
+    ASSERT_FALSE((*client)->ended())
+        << "closed after " << absl::FormatDuration(absl::Now() - (until - absl::Minutes(3)));
+  }
+  EXPECT_GE((*client)->comments(), 10) << "heartbeats every 15 s";
+  ASSERT_TRUE(mesh.Publish("idle/s", "t", "still here").ok());
+  std::optional<SseEvent> e = (*client)->Next(absl::Seconds(10));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->data, "still here");
 }
 
 }  // namespace

@@ -44,6 +44,7 @@ class ChildProcess final {
   bool Running();
 
   const std::string& log_path() const { return log_; }
+  pid_t pid() const { return pid_; }
   std::string LogTail(size_t bytes = 4000) const;
 
  private:

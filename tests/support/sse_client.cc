@@ -13,8 +13,12 @@
 namespace herald::testing {
 
 absl::StatusOr<std::unique_ptr<SseClient>> SseClient::Connect(
-    int port, const std::string& target, const std::map<std::string, std::string>& headers) {
+    int port, const std::string& target, const std::map<std::string, std::string>& headers,
+    int receive_buffer) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));

@@ -27,8 +27,10 @@ class SseClient final {
  public:
   // Connects to 127.0.0.1:`port` and sends GET `target`. The status line and
   // headers are read before returning.
+  // `receive_buffer` > 0 sets SO_RCVBUF (a small one makes a slow reader).
   static absl::StatusOr<std::unique_ptr<SseClient>> Connect(
-      int port, const std::string& target, const std::map<std::string, std::string>& headers = {});
+      int port, const std::string& target, const std::map<std::string, std::string>& headers = {},
+      int receive_buffer = 0);
   ~SseClient();
 
   int status() const { return status_; }
