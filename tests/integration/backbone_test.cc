@@ -21,26 +21,16 @@
 #include "herald/broker/reader.h"
 #include "herald/common/cursor.h"
 #include "support/kafka_env.h"
+#include "support/test_events.h"
 
 namespace herald {
 namespace {
 
 using ::herald::testing::Backbone;
+using ::herald::testing::SeqOf;
+using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
-
-std::string Payload(const std::string& stream, int n) {
-  return absl::StrCat("{\"s\":\"", stream, "\",\"n\":", n, "}");
-}
-
-int SeqOf(const std::string& payload) {
-  const size_t at = payload.find("\"n\":");
-  int n = -1;
-  if (at != std::string::npos) {
-    (void)absl::SimpleAtoi(payload.substr(at + 4, payload.size() - at - 5), &n);
-  }
-  return n;
-}
 
 // Follows streams through Fanout.Subscribe, cutting its own connection at
 // random moments and resuming from the last cursor it was given.
@@ -49,12 +39,7 @@ class CuttingSubscriber {
   CuttingSubscriber(Backbone& mesh, std::vector<std::string> streams, int expected, int cuts,
                     uint32_t seed)
       : mesh_(mesh), streams_(std::move(streams)), expected_(expected), rng_(seed) {
-    // Cut points spread over the run, one per slice.
-    for (int i = 0; i < cuts; ++i) {
-      const int lo = expected_ * i / (cuts + 1) + 1;
-      const int hi = expected_ * (i + 1) / (cuts + 1);
-      cut_at_.push_back(std::uniform_int_distribution<int>(lo, std::max(lo, hi))(rng_));
-    }
+    cut_at_ = herald::testing::CutPoints(expected_, cuts, rng_);
   }
 
   // Subscribes live and returns once the first cursor arrived.
@@ -222,7 +207,7 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
   ASSERT_TRUE(mesh.Start({.partitions = 1, .fanout_args = {"--ring_events=20"}}).ok());
   std::string cursor_after_9;
   for (int n = 0; n < 300; ++n) {
-    absl::StatusOr<v1::PublishResponse> r = mesh.Publish("deep", "tick", Payload("deep", n));
+    absl::StatusOr<v1::PublishResponse> r = mesh.Publish("deep", "tick", TestPayload("deep", n));
     ASSERT_TRUE(r.ok()) << r.status();
     if (n == 9) cursor_after_9 = r->cursor();
   }
@@ -243,7 +228,7 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
       // Live events while the subscriber is at the hand-over point.
       published_live = true;
       for (int n = 300; n < 320; ++n)
-        ASSERT_TRUE(mesh.Publish("deep", "t", Payload("deep", n)).ok());
+        ASSERT_TRUE(mesh.Publish("deep", "t", TestPayload("deep", n)).ok());
     }
   }
   context.TryCancel();
@@ -259,9 +244,9 @@ TEST(BackboneTest, RewindReplaysTheLastEventsThenGoesLive) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=8"}}).ok());
   for (int n = 0; n < 30; ++n) {
-    ASSERT_TRUE(mesh.Publish("rw/a", "t", Payload("rw/a", n)).ok());
+    ASSERT_TRUE(mesh.Publish("rw/a", "t", TestPayload("rw/a", n)).ok());
     if (n % 3 == 0) {
-      ASSERT_TRUE(mesh.Publish("rw/b", "t", Payload("rw/b", n / 3)).ok());
+      ASSERT_TRUE(mesh.Publish("rw/b", "t", TestPayload("rw/b", n / 3)).ok());
     }
   }
   v1::SubscribeRequest request;

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
 #include "support/kafka_env.h"
+#include "support/test_events.h"
 
 namespace herald::testing {
 namespace {
@@ -185,7 +186,7 @@ void Backbone::PublishInterleaved(const std::vector<std::string>& streams, int p
       request.set_request_id(++id);
       request.mutable_event()->set_stream(s);
       request.mutable_event()->set_type("tick");
-      request.mutable_event()->set_text(absl::StrCat("{\"s\":\"", s, "\",\"n\":", n, "}"));
+      request.mutable_event()->set_text(TestPayload(s, n));
       if (!stream->Write(request)) break;
     }
   }
