@@ -154,13 +154,15 @@ bool Hub::Session(const std::string& address) {
         if (it != feed_.end()) start->set_next_offset(it->second);
       }
     }
+    // The stream first, then the full re-watch: the writer drops requests
+    // while there is no stream, and this one must not be dropped.
+    {
+      absl::MutexLock stream_lock(&stream_mu_);
+      stream_ = stream.get();
+    }
     absl::MutexLock queue_lock(&queue_mu_);
     queue_.clear();
     if (watch.watch().streams_size() > 0) queue_.push_back(std::move(watch));
-  }
-  {
-    absl::MutexLock lock(&stream_mu_);
-    stream_ = stream.get();
   }
   upstream_reconnects_.Increment();
   bool attached = false;

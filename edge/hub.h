@@ -112,7 +112,7 @@ class Hub final {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<v1::Fanout::Stub> stub_ ABSL_GUARDED_BY(mu_);
   // The open Attach stream, for the writer thread. Lock order: mu_ before
-  // queue_mu_; stream_mu_ is never held with either.
+  // queue_mu_ and stream_mu_; the writer takes each of those alone.
   absl::Mutex stream_mu_;
   grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_
       ABSL_GUARDED_BY(stream_mu_) = nullptr;
