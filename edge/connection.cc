@@ -9,6 +9,13 @@
 #include "sse.h"
 
 namespace herald::edge {
+namespace {
+
+void Count(common::Counter* counter) {
+  if (counter != nullptr) counter->Increment();
+}
+
+}  // namespace
 
 Connection::Connection(std::string epoch, std::vector<std::string> streams, int32_t partitions,
                        std::unique_ptr<SseWriter> writer, ConnectionOptions options)
@@ -105,6 +112,7 @@ void Connection::SendLocked(const std::string& body, int32_t partition, int64_t 
   std::string frame = IdLine(last_id_sent_);
   frame += body;
   WriteLocked(std::move(frame));
+  Count(options_.metrics.events_sent);
 }
 
 void Connection::OnShared(const SharedEvent& event) {
@@ -144,7 +152,8 @@ void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
     if (!preamble_sent_) break;  // a subscription always sends its cursor first
     if (it == parts_.end() || it->second.live) continue;
     if (it->second.position != kUnknown && e.position().offset() < it->second.position) continue;
-    SendLocked(RenderEventBody(e.type(), e.has_proto() ? e.proto().type_url() : e.text()),
+    SendLocked(RenderEventBody(e.type(), options_.renderer != nullptr ? options_.renderer->Data(e)
+                                                                      : e.text()),
                e.position().partition(), e.position().offset());
   }
   absl::StatusOr<common::Cursor> c = common::DecodeCursor(batch.cursor());
@@ -192,6 +201,11 @@ void Connection::OnReset(const v1::Reset& reset) {
   const std::string data =
       absl::StrCat("{\"streams\":[", names, "],\"reason\":", common::JsonQuote(reset.reason()),
                    ",\"detail\":", common::JsonQuote(reset.detail()), "}");
+  const ConnectionMetrics& m = options_.metrics;
+  Count(reset.reason() == "retention"   ? m.resets_retention
+        : reset.reason() == "epoch"     ? m.resets_epoch
+        : reset.reason() == "malformed" ? m.resets_malformed
+                                        : m.resets_other);
   absl::MutexLock lock(&mu_);
   std::string event = RenderEventBody("herald.reset", data);
   if (preamble_sent_) {

@@ -27,7 +27,9 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "herald/common/metrics.h"
 #include "herald/v1/fanout.pb.h"
+#include "payload.h"
 
 namespace herald::edge {
 
@@ -53,12 +55,25 @@ struct SharedEvent {
   std::shared_ptr<const std::string> body;  // event: + data: lines + blank line
 };
 
+// Counters every connection adds to (each may be null: not counted).
+struct ConnectionMetrics {
+  common::Counter* events_sent = nullptr;
+  // herald.reset events sent, by reason; `other` for a reason not listed.
+  common::Counter* resets_retention = nullptr;
+  common::Counter* resets_epoch = nullptr;
+  common::Counter* resets_malformed = nullptr;
+  common::Counter* resets_other = nullptr;
+};
+
 struct ConnectionOptions {
   // Shared events held per connection while catching up, before giving up
   // (the connection is closed and the browser resumes from its cursor).
   size_t max_held_events = 10'000;
   // The SSE retry: hint sent first.
   int64_t retry_ms = 2000;
+  // Renders private catch-up events (null: payloads as text).
+  const PayloadRenderer* renderer = nullptr;
+  ConnectionMetrics metrics;
 };
 
 class Connection final {

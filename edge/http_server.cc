@@ -210,13 +210,10 @@ class EdgeServer::Handler final : public Http::Handler {
       s.streams_.erase(id);
       if (--s.per_ip_[ip] == 0) s.per_ip_.erase(ip);
     };
-    const int fd = dup(peer->fd());
-    if (fd < 0) {
-      release();
-      return retry_later("out of file descriptors", 5);
-    }
-    auto writer =
-        std::make_shared<SocketWriter>(fd, s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    // Pistache closes the socket right after onDisconnection, which aborts
+    // this writer first.
+    auto writer = std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes,
+                                                 *s.loop_, s.stats_);
     if (!writer->WriteRaw(kSseHead)) return release();
     // The response is ours now: keep Pistache's header timeout from writing a
     // 408 into it (see README.md).
@@ -343,12 +340,15 @@ void EdgeServer::Drain() {
 void EdgeServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (heartbeat_.joinable()) heartbeat_.join();
-  if (endpoint_ != nullptr) endpoint_->shutdown();
-  absl::MutexLock lock(&mu_);
-  for (auto& [id, stream] : streams_) {
-    if (stream.writer != nullptr) stream.writer->Abort();
+  {
+    // Before Pistache closes the sockets.
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, stream] : streams_) {
+      if (stream.writer != nullptr) stream.writer->Abort();
+    }
+    streams_.clear();
   }
-  streams_.clear();
+  if (endpoint_ != nullptr) endpoint_->shutdown();
 }
 
 }  // namespace herald::edge

@@ -80,7 +80,18 @@ Hub::Hub(HubOptions options, common::Registry& metrics)
       events_in_(metrics.AddCounter("herald_edge_events_received_total",
                                     "Events received on the shared feed")),
       catchups_(metrics.AddCounter("herald_edge_catchups_total",
-                                   "Private subscriptions opened for resuming browsers")) {}
+                                   "Private subscriptions opened for resuming browsers")) {
+  constexpr char kResets[] = "herald_edge_resets_total";
+  constexpr char kResetsHelp[] = "herald.reset events sent to browsers, by reason";
+  connection_metrics_ = {
+      .events_sent = &metrics.AddCounter("herald_edge_events_sent_total",
+                                         "Events sent to browsers (one per event per stream)"),
+      .resets_retention = &metrics.AddCounter(kResets, kResetsHelp, {{"reason", "retention"}}),
+      .resets_epoch = &metrics.AddCounter(kResets, kResetsHelp, {{"reason", "epoch"}}),
+      .resets_malformed = &metrics.AddCounter(kResets, kResetsHelp, {{"reason", "malformed"}}),
+      .resets_other = &metrics.AddCounter(kResets, kResetsHelp, {{"reason", "other"}}),
+  };
+}
 
 Hub::~Hub() { Stop(); }
 
@@ -262,9 +273,10 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     feed = std::max(feed, e.position().offset() + 1);
     auto it = streams_.find(e.stream());
     if (it == streams_.end() || it->second.registrations.empty()) continue;
-    const SharedEvent shared{e.stream(), p, e.position().offset(),
-                             std::make_shared<const std::string>(RenderEventBody(
-                                 e.type(), e.has_proto() ? e.proto().type_url() : e.text()))};
+    const SharedEvent shared{
+        e.stream(), p, e.position().offset(),
+        std::make_shared<const std::string>(RenderEventBody(
+            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text()))};
     for (Registration* r : it->second.registrations) r->connection->OnShared(shared);
   }
   for (const v1::PartitionProgress& progress : response.progress()) {
@@ -308,7 +320,9 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   }
   auto connection =
       std::make_shared<Connection>(epoch_, request.streams, partitions_, std::move(writer),
-                                   ConnectionOptions{.retry_ms = options_.retry_ms});
+                                   ConnectionOptions{.retry_ms = options_.retry_ms,
+                                                     .renderer = options_.renderer,
+                                                     .metrics = connection_metrics_});
   auto registration = std::make_unique<Registration>();
   Registration& r = *registration;
   r.connection = connection;

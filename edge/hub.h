@@ -44,6 +44,8 @@ struct HubOptions {
   std::vector<std::string> fanouts = {"127.0.0.1:7002"};
   int64_t retry_ms = 2000;
   absl::Duration max_backoff = absl::Seconds(5);
+  // Renders typed payloads as JSON; must outlive the hub (null: as text).
+  const PayloadRenderer* renderer = nullptr;
 };
 
 class Hub final {
@@ -130,6 +132,7 @@ class Hub final {
   common::Counter& upstream_reconnects_;
   common::Counter& events_in_;
   common::Counter& catchups_;
+  ConnectionMetrics connection_metrics_;
 };
 
 }  // namespace herald::edge

@@ -9,8 +9,10 @@
 #include "herald/common/logging.h"
 #include "herald/common/metrics.h"
 #include "herald/common/process.h"
+#include "herald/common/descriptors.h"
 #include "http_server.h"
 #include "hub.h"
+#include "payload.h"
 
 ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
@@ -26,20 +28,43 @@ ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15), "Heartbeat comment inter
 ABSL_FLAG(int64_t, retry_ms, 2000, "The retry: hint sent to browsers");
 ABSL_FLAG(absl::Duration, drain, absl::Seconds(10),
           "On SIGTERM, open streams are closed evenly over this window");
+ABSL_FLAG(std::string, descriptor_set, "",
+          "A FileDescriptorSet (protoc --descriptor_set_out --include_imports) with the types "
+          "of typed payloads, rendered to browsers as JSON; without it, only herald.v1 and "
+          "the well-known types are known");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
 
 namespace herald::edge {
 namespace {
 
 int Run() {
-  // One descriptor per stream, plus its dup: use all the process may have.
+  // One descriptor per stream: use all the process may have.
   rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
+  std::unique_ptr<common::DescriptorSet> types;
+  if (const std::string path = absl::GetFlag(FLAGS_descriptor_set); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<common::DescriptorSet>> loaded =
+        common::DescriptorSet::Load(path);
+    if (!loaded.ok()) {
+      spdlog::critical("--descriptor_set: {}", loaded.status());
+      return 2;
+    }
+    spdlog::info("payload types from {} ({} files)", path, (*loaded)->file_count());
+    types = std::move(*loaded);
+  }
+  const PayloadRenderer renderer(std::move(types));
   common::Registry metrics;
-  Hub hub({.fanouts = absl::GetFlag(FLAGS_fanout), .retry_ms = absl::GetFlag(FLAGS_retry_ms)},
+  metrics.AddCollector("herald_edge_render_failures_total",
+                       "Typed payloads that could not be rendered as JSON",
+                       common::MetricType::kCounter, [&renderer](const common::Emit& emit) {
+                         emit({}, static_cast<double>(renderer.failures()));
+                       });
+  Hub hub({.fanouts = absl::GetFlag(FLAGS_fanout),
+           .retry_ms = absl::GetFlag(FLAGS_retry_ms),
+           .renderer = &renderer},
           metrics);
   hub.Start();
   EdgeOptions options;

@@ -83,18 +83,26 @@ SocketWriter::SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, Wr
 SocketWriter::~SocketWriter() {
   loop_.Forget(fd_);
   stats_.bytes_queued -= static_cast<int64_t>(pending_.size());
-  close(fd_);
 }
 
-bool SocketWriter::WriteRaw(absl::string_view bytes) {
-  absl::MutexLock lock(&mu_);
-  return SendLocked(std::string(bytes));
-}
+bool SocketWriter::WriteRaw(absl::string_view bytes) { return Send(std::string(bytes)); }
 
 bool SocketWriter::WriteChunk(absl::string_view data) {
   if (data.empty()) return !closed();
-  absl::MutexLock lock(&mu_);
-  return SendLocked(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+  return Send(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+}
+
+bool SocketWriter::Send(std::string bytes) {
+  std::vector<std::function<void()>> ready;
+  bool ok;
+  {
+    absl::MutexLock lock(&mu_);
+    ok = SendLocked(std::move(bytes));
+    if (closed_) ready.swap(drained_);
+  }
+  // A catch-up waiting for this writer to drain learns that it never will.
+  for (auto& fn : ready) fn();
+  return ok;
 }
 
 bool SocketWriter::SendLocked(std::string bytes) {
@@ -146,6 +154,7 @@ void SocketWriter::OnWritable() {
   {
     absl::MutexLock lock(&mu_);
     waiting_ = false;
+    if (released_) return;  // the event was for a socket Pistache has closed since
     if (!closed_ && FlushLocked() && !pending_.empty()) {
       waiting_ = true;
       loop_.WaitWritable(shared_from_this(), fd_);
@@ -173,14 +182,14 @@ void SocketWriter::ShutdownLocked() {
   pending_.clear();
   // Both directions: Pistache, reading the same socket, sees the end and
   // reports the disconnection.
-  ::shutdown(fd_, SHUT_RDWR);
+  if (!released_) ::shutdown(fd_, SHUT_RDWR);
 }
 
 void SocketWriter::End() {
   std::vector<std::function<void()>> ready;
   {
     absl::MutexLock lock(&mu_);
-    if (!closed_ && pending_.empty()) {
+    if (!closed_ && !released_ && pending_.empty()) {
       static constexpr char kLast[] = "0\r\n\r\n";
       (void)::send(fd_, kLast, sizeof(kLast) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -195,6 +204,8 @@ void SocketWriter::Abort() {
   {
     absl::MutexLock lock(&mu_);
     ShutdownLocked();
+    released_ = true;
+    loop_.Forget(fd_);
     ready.swap(drained_);
   }
   for (auto& fn : ready) fn();

@@ -2,12 +2,17 @@
 //
 // Pistache 0.0.5's writer spins its reactor thread when a client stops reading
 // (EAGAIN) and addresses writes by fd number, which a newer connection may
-// have reused. So the edge dup()s the socket when the stream starts and writes
-// to the dup itself: non-blocking sends from whichever thread has bytes, the
-// rest kept in a bounded buffer and flushed by an OutputLoop when the socket
-// is writable again. Past the bound the client is too slow: the socket is shut
-// down (the browser reconnects and resumes from its cursor), so memory never
-// grows with a slow client. The dup is closed when the writer is destroyed.
+// have reused. So the edge writes a stream's socket itself: non-blocking sends
+// from whichever thread has bytes, the rest kept in a bounded buffer and
+// flushed by an OutputLoop when the socket is writable again. Past the bound
+// the client is too slow: the socket is shut down (the browser reconnects and
+// resumes from its cursor), so memory never grows with a slow client.
+//
+// The socket stays Pistache's: it closes it right after its onDisconnection,
+// from which the edge calls Abort(). After Abort the writer never touches the
+// descriptor again, so a reused descriptor number is never written by mistake
+// (one descriptor per stream: no dup, which would halve the connections a
+// process's descriptor limit allows).
 //
 // Thread-safety: Write/End/Abort from any thread (one mutex per writer);
 // OnWritable from the loop's thread.
@@ -61,7 +66,7 @@ class OutputLoop final {
 
 class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
  public:
-  // Takes ownership of `fd` (a dup of the connection's socket).
+  // Writes `fd` until Abort(); does not close it.
   SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, WriterStats& stats);
   ~SocketWriter();
 
@@ -71,7 +76,8 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   bool WriteChunk(absl::string_view data);
   // Ends the response (terminating chunk) and shuts the socket down.
   void End();
-  // Shuts the socket down at once.
+  // Shuts the socket down at once and lets go of it: call before the socket
+  // is closed.
   void Abort();
   bool closed() const;
   // Calls `fn` (on this or the loop's thread) once nothing is pending, or
@@ -84,6 +90,9 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   bool SendLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes under the lock, then runs the drained callbacks if that closed
+  // the writer (outside the lock: they may write again).
+  bool Send(std::string bytes);
 
   const int fd_;
   const size_t max_queued_;
@@ -93,6 +102,7 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   std::string pending_ ABSL_GUARDED_BY(mu_);
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;  // Abort()ed: fd_ may be another socket now
   std::vector<std::function<void()>> drained_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -194,11 +194,7 @@ class Browser {
   std::map<std::string, std::vector<int>> received_ ABSL_GUARDED_BY(mu_);
 };
 
-// Disabled until an open bug is fixed: under AddressSanitizer timing, the
-// edge's shared feed stopped delivering after the fanout restart (the edge
-// re-attached, the fanout held the edge's watches, no errors) and the
-// clients waited forever. It passed in every debug run so far.
-TEST(EdgeTest, DISABLED_ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
+TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
   ASSERT_TRUE(mesh.StartEdge().ok());
@@ -326,10 +322,7 @@ TEST(EdgeSlowClientTest, ClosedAtTheBoundWithBoundedMemory) {
   for (size_t n = 0; n < seqs.size(); ++n) ASSERT_EQ(seqs[n], static_cast<int>(n));
 }
 
-// Disabled: about one run in six, the resumed stream stalls part-way through
-// its private catch-up (no close, no error) when catch-up batches wait for the
-// socket to drain. Enable once that is found and fixed.
-TEST(EdgeSlowClientTest, DISABLED_ResumesWithoutLossAfterASlowClose) {
+TEST(EdgeSlowClientTest, ResumesWithoutLossAfterASlowClose) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.partitions = 1}).ok());
   ASSERT_TRUE(mesh.StartEdge({"--max_queued_bytes=131072"}).ok());
