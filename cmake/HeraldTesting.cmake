@@ -2,8 +2,8 @@
 #
 #   herald_test(NAME foo_test SOURCES foo_test.cc LIBS herald::common LABEL unit)
 #
-# LABEL is one of unit, integration, browser, chart. Integration tests get the
-# `kafka` fixture: ctest starts one private broker for the run (tests/CMakeLists.txt)
+# LABEL is one of unit, integration, browser, chart. Integration and browser
+# tests get the `kafka` fixture: ctest starts one private broker for the run (tests/CMakeLists.txt)
 # and stops it afterwards, even when tests fail.
 include(GoogleTest)
 
@@ -19,7 +19,7 @@ function(herald_test)
   endif()
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
-  if(T_LABEL STREQUAL "integration")
+  if(T_LABEL STREQUAL "integration" OR T_LABEL STREQUAL "browser")
     set_tests_properties(${T_NAME} PROPERTIES
       FIXTURES_REQUIRED kafka
       ENVIRONMENT "HERALD_TEST_KAFKA_DIR=${HERALD_TEST_KAFKA_DIR}")

@@ -165,7 +165,7 @@ class EdgeServer::Handler final : public Http::Handler {
       SendJson(response, Http::Code::Service_Unavailable, "unavailable", why);
     };
     if (s.draining_.load()) return retry_later("this edge is shutting down; reconnect", 1);
-    if (!s.hub_.Ready()) return retry_later("not connected to a fanout yet", 2);
+    if (!s.hub_.Serving()) return retry_later("not connected to a fanout yet", 2);
     // The raw target: "GET /v1/events?stream=a&stream=b HTTP/1.1".
     absl::string_view query;
     const size_t sp1 = current_line_.find(' ');

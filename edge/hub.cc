@@ -121,6 +121,17 @@ bool Hub::Ready() const {
   return attached_;
 }
 
+bool Hub::Serving() const {
+  absl::MutexLock lock(&mu_);
+  return partitions_ > 0;
+}
+
+bool Hub::AwaitReady(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return attached_; };
+  return mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+}
+
 std::string Hub::Epoch() const {
   absl::MutexLock lock(&mu_);
   return epoch_;
@@ -315,7 +326,9 @@ void Hub::MaybeStartLocked(Registration& r) {
 absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& request,
                                                      std::unique_ptr<SseWriter> writer) {
   absl::MutexLock lock(&mu_);
-  if (!attached_ || stub_ == nullptr) {
+  // During a failover (attached before, not now) the connection is taken:
+  // its streams are watched on the next replica with the rest.
+  if (partitions_ == 0 || stub_ == nullptr) {
     return absl::UnavailableError("not attached to a fanout yet; retry shortly");
   }
   auto connection =

@@ -58,6 +58,11 @@ class Hub final {
 
   // Attached to a fanout, with its epoch and partition count known.
   bool Ready() const;
+  // Attached once at least: connections are taken (during a failover they
+  // wait for the next replica).
+  bool Serving() const;
+  // Waits up to `timeout` for Ready().
+  bool AwaitReady(absl::Duration timeout) const;
   std::string Epoch() const;
   int32_t Partitions() const;
 

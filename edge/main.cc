@@ -32,6 +32,9 @@ ABSL_FLAG(std::string, descriptor_set, "",
           "A FileDescriptorSet (protoc --descriptor_set_out --include_imports) with the types "
           "of typed payloads, rendered to browsers as JSON; without it, only herald.v1 and "
           "the well-known types are known");
+ABSL_FLAG(absl::Duration, attach_wait, absl::Seconds(30),
+          "At start, how long to wait for a fanout before serving HTTP anyway (a browser "
+          "refused with 503 would not retry)");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
 
 namespace herald::edge {
@@ -67,6 +70,12 @@ int Run() {
            .renderer = &renderer},
           metrics);
   hub.Start();
+  // EventSource gives up for good on a 503: serve browsers once there is
+  // something to serve them.
+  if (!hub.AwaitReady(absl::GetFlag(FLAGS_attach_wait))) {
+    spdlog::warn("no fanout answered within {}; serving anyway (streams get 503 until one does)",
+                 absl::FormatDuration(absl::GetFlag(FLAGS_attach_wait)));
+  }
   EdgeOptions options;
   options.address = absl::GetFlag(FLAGS_http_address);
   options.threads = absl::GetFlag(FLAGS_threads);

@@ -13,11 +13,26 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace herald::testing {
 
 std::string HeraldBinary(const std::string& name) {
   return absl::StrCat(HERALD_BINARY_DIR, "/", name);
+}
+
+std::string HeraldSource(const std::string& relative) {
+  return absl::StrCat(HERALD_SOURCE_DIR, "/", relative);
+}
+
+std::string FindProgram(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "", ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& binary,

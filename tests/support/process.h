@@ -26,6 +26,10 @@ namespace herald::testing {
 
 // The path of a Herald binary built alongside the tests.
 std::string HeraldBinary(const std::string& name);
+// A file of the source tree, e.g. "tests/browser/eventsource_page.mjs".
+std::string HeraldSource(const std::string& relative);
+// The full path of a program on PATH (ChildProcess::Start needs one), or "".
+std::string FindProgram(const std::string& name);
 
 class ChildProcess final {
  public:
