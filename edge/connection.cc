@@ -90,6 +90,7 @@ std::string Connection::Cursor() const {
 void Connection::WriteLocked(std::string bytes) {
   if (closed_) return;
   if (!writer_->Write(std::move(bytes))) closed_ = true;
+  wrote_since_heartbeat_ = true;
 }
 
 void Connection::MaybePreambleLocked() {
@@ -218,6 +219,10 @@ void Connection::OnReset(const v1::Reset& reset) {
 void Connection::Heartbeat() {
   absl::MutexLock lock(&mu_);
   if (!preamble_sent_) return;
+  if (wrote_since_heartbeat_) {
+    wrote_since_heartbeat_ = false;
+    return;
+  }
   std::string bytes = CommentBlock("hb");
   const std::string id = CursorLocked();
   if (id != last_id_sent_) {
@@ -225,6 +230,7 @@ void Connection::Heartbeat() {
     bytes += IdOnlyBlock(id);
   }
   WriteLocked(std::move(bytes));
+  wrote_since_heartbeat_ = false;  // the heartbeat itself does not count
 }
 
 bool Connection::CatchingUp() const {

@@ -111,7 +111,9 @@ class Connection final {
   // Sent as event: herald.reset (after the start block).
   void OnReset(const v1::Reset& reset);
 
-  // A heartbeat comment, with an id-only block if the cursor moved.
+  // Called once per heartbeat interval. If nothing was written since the
+  // last call, writes a heartbeat comment (with an id-only block if the
+  // cursor moved); a connection that events keep busy needs none.
   void Heartbeat();
   // True while some partition is not live.
   bool CatchingUp() const;
@@ -150,6 +152,7 @@ class Connection final {
   std::map<int32_t, PartitionState> parts_ ABSL_GUARDED_BY(mu_);
   std::string last_id_sent_ ABSL_GUARDED_BY(mu_);
   bool preamble_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool wrote_since_heartbeat_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> pending_resets_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -73,6 +73,7 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
 
 Hub::Hub(HubOptions options, common::Registry& metrics)
     : options_(std::move(options)),
+      deliverer_(std::make_unique<Deliverer>(options_.delivery_threads)),
       upstream_connected_(metrics.AddGauge("herald_edge_upstream_connected",
                                            "1 while attached to a fanout replica")),
       upstream_reconnects_(metrics.AddCounter("herald_edge_upstream_reconnects_total",
@@ -270,11 +271,13 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       if (--r->waiting[j.partition()] == 0) JoinKnownLocked(*r, j.partition());
     }
   }
+  std::vector<std::vector<LaneItem>> lanes(static_cast<size_t>(deliverer_->threads()));
   for (const v1::Reset& reset : response.resets()) {
+    auto shared = std::make_shared<const v1::Reset>(reset);
     for (const std::string& s : reset.streams()) {
       auto it = streams_.find(s);
       if (it == streams_.end()) continue;
-      for (Registration* r : it->second.registrations) r->connection->OnReset(reset);
+      AddLaneItem(lanes, it->second.registrations, nullptr, shared);
     }
   }
   for (const v1::Event& e : response.events()) {
@@ -284,15 +287,45 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     feed = std::max(feed, e.position().offset() + 1);
     auto it = streams_.find(e.stream());
     if (it == streams_.end() || it->second.registrations.empty()) continue;
-    const SharedEvent shared{
+    auto shared = std::make_shared<const SharedEvent>(SharedEvent{
         e.stream(), p, e.position().offset(),
         std::make_shared<const std::string>(RenderEventBody(
-            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text()))};
-    for (Registration* r : it->second.registrations) r->connection->OnShared(shared);
+            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text()))});
+    AddLaneItem(lanes, it->second.registrations, std::move(shared), nullptr);
+  }
+  for (size_t lane = 0; lane < lanes.size(); ++lane) {
+    if (lanes[lane].empty()) continue;
+    deliverer_->Post(static_cast<int>(lane), [items = std::move(lanes[lane])] {
+      for (const LaneItem& item : items) {
+        for (const std::shared_ptr<Connection>& c : item.connections) {
+          if (item.event != nullptr) {
+            c->OnShared(*item.event);
+          } else {
+            c->OnReset(*item.reset);
+          }
+        }
+      }
+    });
   }
   for (const v1::PartitionProgress& progress : response.progress()) {
     int64_t& feed = feed_[progress.partition()];
     feed = std::max(feed, progress.next_offset());
+  }
+}
+
+void Hub::AddLaneItem(std::vector<std::vector<LaneItem>>& lanes,
+                      const std::vector<Registration*>& regs,
+                      std::shared_ptr<const SharedEvent> event,
+                      std::shared_ptr<const v1::Reset> reset) {
+  std::vector<LaneItem*> items(lanes.size(), nullptr);
+  for (Registration* r : regs) {
+    LaneItem*& item = items[static_cast<size_t>(r->lane)];
+    if (item == nullptr) {
+      item = &lanes[static_cast<size_t>(r->lane)].emplace_back();
+      item->event = event;
+      item->reset = reset;
+    }
+    item->connections.push_back(r->connection);
   }
 }
 
@@ -339,6 +372,8 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   auto registration = std::make_unique<Registration>();
   Registration& r = *registration;
   r.connection = connection;
+  r.lane = next_lane_;
+  next_lane_ = (next_lane_ + 1) % deliverer_->threads();
 
   std::optional<common::Cursor> cursor;
   if (!request.cursor.empty()) {
@@ -422,9 +457,20 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
 
 void Hub::HeartbeatAll() {
   absl::MutexLock lock(&mu_);
-  for (auto& [conn, r] : registrations_) {
-    for (const auto& [p, next] : feed_) r->connection->OnProgress(p, next);
-    r->connection->Heartbeat();
+  // Through the lanes: after the events queued so far, so a connection's
+  // cursor never moves past an event it has not been sent yet.
+  auto feed = std::make_shared<const std::map<int32_t, int64_t>>(feed_);
+  std::vector<std::vector<std::shared_ptr<Connection>>> lanes(
+      static_cast<size_t>(deliverer_->threads()));
+  for (auto& [conn, r] : registrations_) lanes[static_cast<size_t>(r->lane)].push_back(r->connection);
+  for (size_t lane = 0; lane < lanes.size(); ++lane) {
+    if (lanes[lane].empty()) continue;
+    deliverer_->Post(static_cast<int>(lane), [feed, connections = std::move(lanes[lane])] {
+      for (const std::shared_ptr<Connection>& c : connections) {
+        for (const auto& [p, next] : *feed) c->OnProgress(p, next);
+        c->Heartbeat();
+      }
+    });
   }
 }
 

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "connection.h"
+#include "deliverer.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.grpc.pb.h"
 #include "request.h"
@@ -46,6 +47,8 @@ struct HubOptions {
   absl::Duration max_backoff = absl::Seconds(5);
   // Renders typed payloads as JSON; must outlive the hub (null: as text).
   const PayloadRenderer* renderer = nullptr;
+  // Threads writing shared events to connections (see deliverer.h).
+  int delivery_threads = 2;
 };
 
 class Hub final {
@@ -88,6 +91,7 @@ class Hub final {
     std::map<int32_t, int> waiting;
     bool fresh = false;              // positions are the joins
     std::set<int32_t> has_position;  // partitions the cursor named
+    int lane = 0;  // the delivery thread serving this connection
     bool private_started = false;
     bool needs_private = false;
     std::string cursor;  // for the private subscription
@@ -106,6 +110,16 @@ class Hub final {
   void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeStartLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(v1::AttachRequest request);
+  // Work for one delivery lane: shared events and resets, each for some of
+  // the lane's connections, in feed order.
+  struct LaneItem {
+    std::shared_ptr<const SharedEvent> event;  // or
+    std::shared_ptr<const v1::Reset> reset;
+    std::vector<std::shared_ptr<Connection>> connections;
+  };
+  void AddLaneItem(std::vector<std::vector<LaneItem>>& lanes, const std::vector<Registration*>& regs,
+                   std::shared_ptr<const SharedEvent> event,
+                   std::shared_ptr<const v1::Reset> reset);
 
   const HubOptions options_;
   std::atomic<bool> stopping_{false};
@@ -129,6 +143,8 @@ class Hub final {
       ABSL_GUARDED_BY(mu_);
 
   std::atomic<int> private_active_{0};
+  std::unique_ptr<Deliverer> deliverer_;
+  int next_lane_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex queue_mu_;
   std::deque<v1::AttachRequest> queue_ ABSL_GUARDED_BY(queue_mu_);

@@ -1,7 +1,9 @@
 // herald-edge: Server-Sent Events for browsers. See README.md.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
@@ -18,6 +20,9 @@ ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
           "herald-fanout replicas, comma-separated; the edge fails over among them");
 ABSL_FLAG(int32_t, threads, 2, "Pistache reactor threads");
+ABSL_FLAG(int32_t, delivery_threads, 0,
+          "Threads writing shared events to connections (each connection has one); 0: half "
+          "the cores, at least 1");
 ABSL_FLAG(int64_t, max_connections, 19'000, "Open streams before 503");
 ABSL_FLAG(int64_t, max_connections_per_ip, 19'000, "Open streams per client address before 503");
 ABSL_FLAG(int32_t, max_streams_per_connection, 16, "Streams one EventSource may follow");
@@ -39,6 +44,12 @@ ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} t
 
 namespace herald::edge {
 namespace {
+
+int DeliveryThreads() {
+  const int flag = absl::GetFlag(FLAGS_delivery_threads);
+  if (flag > 0) return flag;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+}
 
 int Run() {
   // One descriptor per stream: use all the process may have.
@@ -67,7 +78,8 @@ int Run() {
                        });
   Hub hub({.fanouts = absl::GetFlag(FLAGS_fanout),
            .retry_ms = absl::GetFlag(FLAGS_retry_ms),
-           .renderer = &renderer},
+           .renderer = &renderer,
+           .delivery_threads = DeliveryThreads()},
           metrics);
   hub.Start();
   // EventSource gives up for good on a 503: serve browsers once there is
