@@ -323,6 +323,7 @@ void EdgeServer::Drain() {
       if (stream.connection != nullptr) open.push_back(stream);
     }
   }
+  spdlog::info("draining {} open streams over {}", open.size(), absl::FormatDuration(options_.drain));
   if (open.empty()) return;
   // Close streams evenly over the window, each with a retry: hint spread over
   // the window too, so that reconnects reach other edges as a trickle.

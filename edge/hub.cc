@@ -183,6 +183,8 @@ bool Hub::Session(const std::string& address) {
       absl::MutexLock stream_lock(&stream_mu_);
       stream_ = stream.get();
     }
+    // The old session's acknowledgements will never come.
+    stale_joins_.clear();
     absl::MutexLock queue_lock(&queue_mu_);
     queue_.clear();
     if (watch.watch().streams_size() > 0) queue_.push_back(std::move(watch));
@@ -259,8 +261,14 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     epoch_ = response.epoch();
     partitions_ = response.partitions();
     attached_ = true;
+    // Catch-ups that waited for a replica start now.
+    for (auto& [conn, r] : registrations_) MaybeStartLocked(*r);
   }
   for (const v1::StreamJoined& j : response.joined()) {
+    if (auto stale = stale_joins_.find(j.stream()); stale != stale_joins_.end()) {
+      if (--stale->second == 0) stale_joins_.erase(stale);
+      continue;
+    }
     auto it = streams_.find(j.stream());
     if (it == streams_.end()) continue;
     const bool first = it->second.join < 0;
@@ -342,6 +350,9 @@ void Hub::JoinKnownLocked(Registration& r, int32_t partition) {
 
 void Hub::MaybeStartLocked(Registration& r) {
   if (!r.needs_private || r.private_started) return;
+  // Between replicas: wait for the next one rather than fail against the
+  // last (the first response of the next session calls this again).
+  if (!attached_) return;
   // A resume starts its catch-up once its start cursor is out; a rewind's
   // start comes from the catch-up itself.
   if (r.rewind == 0 && !r.connection->Started()) return;
@@ -446,6 +457,9 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
     auto& regs = entry->second.registrations;
     regs.erase(std::remove(regs.begin(), regs.end(), r), regs.end());
     if (regs.empty()) {
+      // Its watch not acknowledged yet: that acknowledgement is not for a
+      // later watch of the same stream.
+      if (entry->second.join < 0) ++stale_joins_[s];
       streams_.erase(entry);
       unwatch.mutable_unwatch()->add_streams(s);
     }

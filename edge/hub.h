@@ -139,6 +139,10 @@ class Hub final {
       ABSL_GUARDED_BY(stream_mu_) = nullptr;
   std::map<int32_t, int64_t> feed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
+  // Join acknowledgements still to come on this session for watches of
+  // streams since unwatched: the next ones for such a stream belong to those
+  // old watches, not to a newer entry of the same name.
+  absl::flat_hash_map<std::string, int> stale_joins_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Connection*, std::unique_ptr<Registration>> registrations_
       ABSL_GUARDED_BY(mu_);
 

@@ -1,17 +1,20 @@
 // herald-edge over real HTTP, in front of a real fanout, publisher and Kafka.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "support/backbone.h"
 #include "support/kafka_env.h"
@@ -26,6 +29,7 @@ using ::herald::testing::SeqOf;
 using ::herald::testing::SseClient;
 using ::herald::testing::SseEvent;
 using ::herald::testing::StreamOf;
+using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
 
@@ -65,6 +69,23 @@ TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
   EXPECT_EQ(e2->data, "a\nb\nc");  // the standard turns every line break into LF
   EXPECT_EQ(e3->data, R"({"k":"v"})");
   EXPECT_NE(e3->id, start);
+  // A typed payload arrives as its proto3 JSON mapping.
+  {
+    v1::StreamStart typed;
+    typed.set_stream("x");
+    typed.set_next_offset(5);
+    v1::PublishRequest request;
+    request.mutable_event()->set_stream("frame/b");
+    request.mutable_event()->set_type("typed");
+    request.mutable_event()->mutable_proto()->PackFrom(typed);
+    grpc::ClientContext context;
+    v1::PublishResponse response;
+    ASSERT_TRUE(mesh.publisher_stub().Publish(&context, request, &response).ok());
+    std::optional<SseEvent> e4 = (*client)->Next(absl::Seconds(10));
+    ASSERT_TRUE(e4.has_value());
+    EXPECT_EQ(e4->type, "typed");
+    EXPECT_EQ(e4->data, R"({"stream":"x","nextOffset":"5"})");
+  }
   // Heartbeats are comments.
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -154,7 +175,7 @@ class Browser {
       }
       ++reconnects_;
       bool cut = false;
-      while (!cut && total < expected_) {
+      while (!cut && total < expected_ && absl::Now() < deadline) {
         std::optional<SseEvent> e = (*client)->Next(absl::Seconds(2));
         if (!(*client)->last_id().empty()) {
           last_id = (*client)->last_id();
@@ -244,6 +265,126 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
     EXPECT_EQ(got.size(), follows[i].size());
     for (const std::string& s : follows[i]) {
       ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
+    }
+  }
+}
+
+TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64"}}).ok());
+  ASSERT_TRUE(mesh.StartFanoutReplica().ok());
+  ASSERT_TRUE(
+      mesh.StartEdge({"--fanout=" + mesh.fanout_address() + "," + mesh.replica_address()}).ok());
+  constexpr int kStreams = 12;
+  constexpr int kPerStream = 250;  // 3,000 events
+  std::vector<std::string> streams;
+  for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("fo/s", i));
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  std::mt19937 rng(seed);
+  std::vector<std::unique_ptr<Browser>> browsers;
+  std::vector<std::vector<std::string>> follows;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::string> mine = streams;
+    std::shuffle(mine.begin(), mine.end(), rng);
+    mine.resize(4);
+    follows.push_back(mine);
+    browsers.push_back(std::make_unique<Browser>(mesh, mine, 4 * kPerStream, 2, rng()));
+  }
+  for (auto& b : browsers) b->Begin();
+  std::atomic<int> published{0};
+  std::thread publisher([&] {
+    mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { published.store(acked); });
+  });
+  ASSERT_TRUE(
+      WaitFor([&] { return published.load() >= kStreams * kPerStream / 2; }, absl::Seconds(120)));
+  // The edge is attached to the first replica; it goes for good.
+  mesh.fanout().Kill(SIGKILL);
+  ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
+  publisher.join();
+  for (auto& b : browsers) b->Join();
+  std::vector<int> expected(kPerStream);
+  for (int n = 0; n < kPerStream; ++n) expected[n] = n;
+  for (size_t i = 0; i < browsers.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("browser ", i));
+    std::map<std::string, std::vector<int>> got = browsers[i]->received();
+    for (const std::string& s : follows[i]) {
+      ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
+    }
+  }
+  EXPECT_EQ(mesh.EdgeMetric("herald_edge_upstream_connected"), 1);
+  EXPECT_GE(mesh.EdgeMetric("herald_edge_upstream_reconnects_total"), 2) << "no failover?";
+}
+
+TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge({"--drain=4s", "--retry_ms=1000"}).ok());
+  constexpr int kClients = 6;
+  std::vector<std::unique_ptr<SseClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    auto c = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}));
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ((*c)->status(), 200);
+    clients.push_back(std::move(*c));
+  }
+  for (int n = 0; n < 20; ++n) ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
+  std::vector<std::string> ids(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    for (int n = 0; n < 20; ++n) {
+      std::optional<SseEvent> e = clients[i]->Next(absl::Seconds(10));
+      ASSERT_TRUE(e.has_value());
+      ASSERT_EQ(SeqOf(e->data), n);
+    }
+    ids[i] = clients[i]->last_id();
+  }
+
+  const absl::Time term = absl::Now();
+  mesh.edge().Kill(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return mesh.EdgeGet("/readyz").find(" 503 ") != std::string::npos; },
+                      absl::Seconds(5)))
+      << "readiness still on while draining";
+  auto late = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}));
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ((*late)->status(), 503);
+  EXPECT_THAT((*late)->head(), HasSubstr("Retry-After"));
+  // Open streams end one by one over the window, each with its own retry: hint.
+  std::vector<absl::Duration> closed_after(kClients, absl::InfiniteDuration());
+  std::set<int> retries;
+  // Watch them all at once: the edge closes them in its own order.
+  for (int open = kClients; open > 0;) {
+    ASSERT_LT(absl::Now() - term, absl::Seconds(30)) << open << " streams never closed";
+    for (int i = 0; i < kClients; ++i) {
+      if (closed_after[i] != absl::InfiniteDuration()) continue;
+      clients[i]->Next(absl::Milliseconds(10));
+      if (!clients[i]->ended()) continue;
+      closed_after[i] = absl::Now() - term;
+      --open;
+      const int retry = clients[i]->retry_ms();
+      EXPECT_GE(retry, 1000);
+      EXPECT_LE(retry, 1000 + 4000);
+      retries.insert(retry);
+    }
+  }
+  EXPECT_GE(retries.size(), 3u) << "retry: hints are not spread\n" << mesh.edge().LogTail();
+  const auto [first, last] = std::minmax_element(closed_after.begin(), closed_after.end());
+  EXPECT_GE(*last - *first, absl::Seconds(2)) << "streams closed at once, not over the window";
+  absl::StatusOr<int> exit = mesh.edge().Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << mesh.edge().LogTail();
+
+  // Nothing is lost: events published meanwhile reach every client that
+  // resumes on the next edge with its last id.
+  for (int n = 20; n < 40; ++n) ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
+  ASSERT_TRUE(mesh.StartEdge().ok());
+  for (int i = 0; i < kClients; ++i) {
+    auto c = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}), {{"Last-Event-ID", ids[i]}});
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ((*c)->status(), 200);
+    for (int n = 20; n < 40; ++n) {
+      std::optional<SseEvent> e = (*c)->Next(absl::Seconds(10));
+      ASSERT_TRUE(e.has_value()) << "client " << i << " stopped before " << n;
+      ASSERT_EQ(SeqOf(e->data), n);
     }
   }
 }

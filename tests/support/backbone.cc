@@ -86,23 +86,42 @@ absl::Status Backbone::Start(BackboneOptions options) {
 }
 
 absl::Status Backbone::StartFanout() {
+  fanout_.reset();
+  absl::StatusOr<FanoutProcess> f = LaunchFanout(fanout_port_);
+  if (!f.ok()) return f.status();
+  fanout_ = std::move(f->process);
+  fanout_port_ = f->port;
+  fanout_metrics_port_ = f->metrics_port;
+  fanout_stub_ = v1::Fanout::NewStub(
+      grpc::CreateChannel(fanout_address(), grpc::InsecureChannelCredentials()));
+  return absl::OkStatus();
+}
+
+absl::Status Backbone::StartFanoutReplica() {
+  replica_.reset();
+  absl::StatusOr<FanoutProcess> f = LaunchFanout(replica_port_);
+  if (!f.ok()) return f.status();
+  replica_ = std::move(f->process);
+  replica_port_ = f->port;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Backbone::FanoutProcess> Backbone::LaunchFanout(int port) {
   std::vector<std::string> args = {
       "--kafka_bootstrap=" + bootstrap_, "--topic=" + topic_, "--create_topic=false",
-      absl::StrCat("--grpc_address=127.0.0.1:", fanout_port_), "--metrics_address=127.0.0.1:0"};
+      absl::StrCat("--grpc_address=127.0.0.1:", port), "--metrics_address=127.0.0.1:0"};
   args.insert(args.end(), options_.fanout_args.begin(), options_.fanout_args.end());
-  fanout_.reset();
-  auto fanout = ChildProcess::Start(HeraldBinary("herald-fanout"), args);
-  if (!fanout.ok()) return fanout.status();
-  fanout_ = std::move(*fanout);
-  absl::StatusOr<int> port = fanout_->WaitForPort("grpc_port", absl::Seconds(60));
-  if (!port.ok()) return port.status();
-  absl::StatusOr<int> metrics = fanout_->WaitForPort("metrics_port", absl::Seconds(1));
+  auto process = ChildProcess::Start(HeraldBinary("herald-fanout"), args);
+  if (!process.ok()) return process.status();
+  FanoutProcess f{.process = std::move(*process)};
+  absl::StatusOr<int> bound = f.process->WaitForPort("grpc_port", absl::Seconds(60));
+  if (!bound.ok()) return bound.status();
+  absl::StatusOr<int> metrics = f.process->WaitForPort("metrics_port", absl::Seconds(1));
   if (!metrics.ok()) return metrics.status();
-  fanout_port_ = *port;
-  fanout_metrics_port_ = *metrics;
-  auto channel = grpc::CreateChannel(fanout_address(), grpc::InsecureChannelCredentials());
-  fanout_stub_ = v1::Fanout::NewStub(channel);
-  auto health = grpc::health::v1::Health::NewStub(channel);
+  f.port = *bound;
+  f.metrics_port = *metrics;
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", f.port), grpc::InsecureChannelCredentials()));
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     grpc::ClientContext context;
@@ -111,12 +130,13 @@ absl::Status Backbone::StartFanout() {
     grpc::health::v1::HealthCheckResponse response;
     if (health->Check(&context, request, &response).ok() &&
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
+      return f;
     }
-    if (!fanout_->Running()) break;
+    if (!f.process->Running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(absl::StrCat("fanout never SERVING:\n", fanout_->LogTail()));
+  return absl::DeadlineExceededError(
+      absl::StrCat("fanout never SERVING:\n", f.process->LogTail()));
 }
 
 absl::Status Backbone::StartEdge(std::vector<std::string> args) {
@@ -197,8 +217,9 @@ void Backbone::PublishInterleaved(const std::vector<std::string>& streams, int p
   EXPECT_EQ(acked.load(), per_stream * static_cast<int>(streams.size()));
 }
 
-double Backbone::FanoutMetric(const std::string& sample) {
-  const std::string text = HttpGet(fanout_metrics_port_, "/metrics");
+namespace {
+
+double MetricIn(const std::string& text, const std::string& sample) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.size() > sample.size() && line.substr(0, sample.size()) == sample &&
         line[sample.size()] == ' ') {
@@ -207,6 +228,16 @@ double Backbone::FanoutMetric(const std::string& sample) {
     }
   }
   return -1;
+}
+
+}  // namespace
+
+double Backbone::FanoutMetric(const std::string& sample) {
+  return MetricIn(HttpGet(fanout_metrics_port_, "/metrics"), sample);
+}
+
+double Backbone::EdgeMetric(const std::string& sample) {
+  return MetricIn(HttpGet(edge_port_, "/metrics"), sample);
 }
 
 }  // namespace herald::testing

@@ -34,6 +34,11 @@ class Backbone final {
   // gRPC health check says SERVING.
   absl::Status StartFanout();
   ChildProcess& fanout() { return *fanout_; }
+  // Starts (or restarts, on the same port) a second fanout replica of the
+  // same topic: another address for the edge to fail over to.
+  absl::Status StartFanoutReplica();
+  ChildProcess& replica() { return *replica_; }
+  std::string replica_address() const { return "127.0.0.1:" + std::to_string(replica_port_); }
   // Starts (or restarts, on the same port) herald-edge against the fanout and
   // waits until /readyz says ready.
   absl::Status StartEdge(std::vector<std::string> args = {});
@@ -61,13 +66,25 @@ class Backbone final {
 
   // One Prometheus sample of the fanout (e.g. "herald_fanout_replays_total"), or -1.
   double FanoutMetric(const std::string& sample);
+  // The same for the edge (e.g. "herald_edge_connections").
+  double EdgeMetric(const std::string& sample);
 
  private:
+  struct FanoutProcess {
+    std::unique_ptr<ChildProcess> process;
+    int port = 0;
+    int metrics_port = 0;
+  };
+  // Starts a fanout on `port` (0: any) and waits until it is SERVING.
+  absl::StatusOr<FanoutProcess> LaunchFanout(int port);
+
   BackboneOptions options_;
   std::string bootstrap_;
   std::string topic_;
   std::unique_ptr<ChildProcess> publisher_;
   std::unique_ptr<ChildProcess> fanout_;
+  std::unique_ptr<ChildProcess> replica_;
+  int replica_port_ = 0;
   std::unique_ptr<ChildProcess> edge_;
   std::vector<std::string> edge_args_;
   int edge_port_ = 0;

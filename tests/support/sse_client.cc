@@ -82,7 +82,7 @@ std::string SseClient::ReadBody(absl::Duration timeout) {
 bool SseClient::NextLine(absl::Time deadline, std::string* line) {
   while (true) {
     // Decode complete chunks into decoded_.
-    while (chunked_) {
+    while (chunked_ && !last_chunk_) {
       const size_t eol = raw_.find("\r\n");
       if (eol == std::string::npos) break;
       size_t size = 0;
@@ -91,8 +91,8 @@ bool SseClient::NextLine(absl::Time deadline, std::string* line) {
         return false;
       }
       if (size == 0) {
-        ended_ = true;
-        return false;
+        last_chunk_ = true;  // the lines decoded so far still count
+        break;
       }
       if (raw_.size() < eol + 2 + size + 2) break;
       decoded_.append(raw_, eol + 2, size);
@@ -106,13 +106,17 @@ bool SseClient::NextLine(absl::Time deadline, std::string* line) {
     if (end != std::string::npos) {
       // CR LF, lone CR and lone LF all end a line (a CR at the very end may be
       // the first half of a CRLF still to come).
-      if (decoded_[end] == '\r' && end + 1 == decoded_.size()) {
+      if (decoded_[end] == '\r' && end + 1 == decoded_.size() && !last_chunk_) {
         if (!Fill(deadline)) return false;
         continue;
       }
       *line = decoded_.substr(0, end);
       decoded_.erase(0, end + ((decoded_[end] == '\r' && decoded_[end + 1] == '\n') ? 2 : 1));
       return true;
+    }
+    if (last_chunk_) {
+      ended_ = true;
+      return false;
     }
     if (!Fill(deadline)) return false;
   }

@@ -59,6 +59,7 @@ class SseClient final {
   std::string decoded_;  // chunk-decoded body bytes
   bool chunked_ = false;
   bool ended_ = false;
+  bool last_chunk_ = false;  // the terminating chunk arrived
   std::string last_id_;
   int comments_ = 0;
   int retry_ms_ = -1;
