@@ -79,10 +79,10 @@ struct Conn {
   bool head_done = false;
   bool started = false;  // the id-only start block arrived
   bool closed = false;
-  std::string in;        // raw bytes not yet consumed
-  int64_t chunk_left = -1;  // -1: expecting a chunk-size line
-  std::string line;      // the SSE line being assembled
-  std::string data;      // the event's data so far
+  std::string in;                    // raw bytes not yet consumed
+  int64_t chunk_left = -1;           // -1: expecting a chunk-size line
+  std::string line;                  // the SSE line being assembled
+  std::string data;                  // the event's data so far
   std::atomic<int64_t> received{0};  // measured events
 };
 
@@ -338,9 +338,8 @@ int main(int argc, char** argv) {
   const absl::Duration connect_time = absl::Now() - connect_start;
   const int started = g_started.load();
   const ProcSample held = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
-  std::printf("sse_load: %d connections started in %s (%d failed to connect, %d closed)\n",
-              started, absl::FormatDuration(connect_time).c_str(), failed_connects,
-              g_closed.load());
+  std::printf("sse_load: %d connections started in %s (%d failed to connect, %d closed)\n", started,
+              absl::FormatDuration(connect_time).c_str(), failed_connects, g_closed.load());
   if (held.rss_kib >= 0) {
     std::printf("  edge RSS: %.1f MB before, %.1f MB holding %d connections\n",
                 static_cast<double>(idle.rss_kib) / 1024, static_cast<double>(held.rss_kib) / 1024,
@@ -380,8 +379,8 @@ int main(int argc, char** argv) {
   const double rate = absl::GetFlag(FLAGS_rate);
   const absl::Duration warmup = absl::GetFlag(FLAGS_warmup);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
-  const std::string padding(static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_payload_bytes) - 40)),
-                            'x');
+  const std::string padding(
+      static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_payload_bytes) - 40)), 'x');
   const absl::Time start = absl::Now();
   g_measure_from = absl::ToUnixNanos(start + warmup);
   ProcSample measure_start;
@@ -453,19 +452,20 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_payload_bytes), static_cast<long long>(measured),
       static_cast<long long>(acked.load()), static_cast<long long>(rejected.load()),
       publish_status.ok() ? "publish stream ok" : publish_status.error_message().c_str());
-  std::printf("  deliveries: expected %lld, received %zu (delivery %.5f); warm-up %lld, other %lld; "
-              "%d connections closed by the edge\n",
-              static_cast<long long>(expected), l.size(),
-              expected ? static_cast<double>(l.size()) / static_cast<double>(expected) : 0.0,
-              static_cast<long long>(warmup_events), static_cast<long long>(other_events),
-              g_closed.load());
+  std::printf(
+      "  deliveries: expected %lld, received %zu (delivery %.5f); warm-up %lld, other %lld; "
+      "%d connections closed by the edge\n",
+      static_cast<long long>(expected), l.size(),
+      expected ? static_cast<double>(l.size()) / static_cast<double>(expected) : 0.0,
+      static_cast<long long>(warmup_events), static_cast<long long>(other_events), g_closed.load());
   std::printf(
       "  publish->browser latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max "
       "%.2f ms\n",
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), l.empty() ? 0.0 : l.back());
   if (final_sample.rss_kib >= 0) {
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    const double cpu_s = static_cast<double>(measure_end.cpu_ticks - measure_start.cpu_ticks) / ticks;
+    const double cpu_s =
+        static_cast<double>(measure_end.cpu_ticks - measure_start.cpu_ticks) / ticks;
     std::printf(
         "  edge: peak RSS %.1f MB while publishing (sampled every 100 ms), kernel high-water "
         "mark %.1f MB; CPU %.2f s over %s measured (%.0f%% of one core)\n",

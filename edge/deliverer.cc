@@ -4,7 +4,8 @@
 
 namespace herald::edge {
 
-Deliverer::Deliverer(int threads, size_t max_queued) : max_queued_(std::max<size_t>(1, max_queued)) {
+Deliverer::Deliverer(int threads, size_t max_queued)
+    : max_queued_(std::max<size_t>(1, max_queued)) {
   for (int i = 0; i < std::max(1, threads); ++i) lanes_.push_back(std::make_unique<Lane>());
   for (auto& lane : lanes_) lane->thread = std::thread([this, &l = *lane] { Run(l); });
 }

@@ -212,8 +212,8 @@ class EdgeServer::Handler final : public Http::Handler {
     };
     // Pistache closes the socket right after onDisconnection, which aborts
     // this writer first.
-    auto writer = std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes,
-                                                 *s.loop_, s.stats_);
+    auto writer =
+        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
     if (!writer->WriteRaw(kSseHead)) return release();
     // The response is ours now: keep Pistache's header timeout from writing a
     // 408 into it (see README.md).
@@ -323,7 +323,8 @@ void EdgeServer::Drain() {
       if (stream.connection != nullptr) open.push_back(stream);
     }
   }
-  spdlog::info("draining {} open streams over {}", open.size(), absl::FormatDuration(options_.drain));
+  spdlog::info("draining {} open streams over {}", open.size(),
+               absl::FormatDuration(options_.drain));
   if (open.empty()) return;
   // Close streams evenly over the window, each with a retry: hint spread over
   // the window too, so that reconnects reach other edges as a trickle.

@@ -476,7 +476,8 @@ void Hub::HeartbeatAll() {
   auto feed = std::make_shared<const std::map<int32_t, int64_t>>(feed_);
   std::vector<std::vector<std::shared_ptr<Connection>>> lanes(
       static_cast<size_t>(deliverer_->threads()));
-  for (auto& [conn, r] : registrations_) lanes[static_cast<size_t>(r->lane)].push_back(r->connection);
+  for (auto& [conn, r] : registrations_)
+    lanes[static_cast<size_t>(r->lane)].push_back(r->connection);
   for (size_t lane = 0; lane < lanes.size(); ++lane) {
     if (lanes[lane].empty()) continue;
     deliverer_->Post(static_cast<int>(lane), [feed, connections = std::move(lanes[lane])] {

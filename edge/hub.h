@@ -91,7 +91,7 @@ class Hub final {
     std::map<int32_t, int> waiting;
     bool fresh = false;              // positions are the joins
     std::set<int32_t> has_position;  // partitions the cursor named
-    int lane = 0;  // the delivery thread serving this connection
+    int lane = 0;                    // the delivery thread serving this connection
     bool private_started = false;
     bool needs_private = false;
     std::string cursor;  // for the private subscription
@@ -117,8 +117,8 @@ class Hub final {
     std::shared_ptr<const v1::Reset> reset;
     std::vector<std::shared_ptr<Connection>> connections;
   };
-  void AddLaneItem(std::vector<std::vector<LaneItem>>& lanes, const std::vector<Registration*>& regs,
-                   std::shared_ptr<const SharedEvent> event,
+  void AddLaneItem(std::vector<std::vector<LaneItem>>& lanes,
+                   const std::vector<Registration*>& regs, std::shared_ptr<const SharedEvent> event,
                    std::shared_ptr<const v1::Reset> reset);
 
   const HubOptions options_;

@@ -7,11 +7,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
+#include "herald/common/descriptors.h"
 #include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/metrics.h"
 #include "herald/common/process.h"
-#include "herald/common/descriptors.h"
 #include "http_server.h"
 #include "hub.h"
 #include "payload.h"

@@ -65,7 +65,11 @@ TEST(PayloadRendererTest, TypesFromADescriptorSetUnderAnyUrlPrefix) {
   ASSERT_TRUE(set.ok()) << set.status();
   PayloadRenderer renderer(std::move(*set));
   // symbol "EUR", price 1.5, ticks [1, 2] (packed).
-  const std::string value = std::string("\x0a\x03" "EUR" "\x11", 6) +
+  const std::string value = std::string(
+                                "\x0a\x03"
+                                "EUR"
+                                "\x11",
+                                6) +
                             std::string("\x00\x00\x00\x00\x00\x00\xf8\x3f", 8) +
                             std::string("\x1a\x02\x01\x02", 4);
   EXPECT_EQ(renderer.Data(Typed("type.googleapis.com/demo.Price", value)),
@@ -84,8 +88,9 @@ TEST(PayloadRendererTest, UnknownTypesAndBadBytesSayWhy) {
   EXPECT_THAT(unknown, HasSubstr(R"("@type":"type.googleapis.com/demo.Nope")"));
   EXPECT_THAT(unknown, HasSubstr("cannot render as JSON"));
   // Field 1 of StreamStart is a string: its length says 9, 2 bytes follow.
-  const std::string bad =
-      renderer.Data(Typed("type.googleapis.com/herald.v1.StreamStart", "\x0a\x09" "ab"));
+  const std::string bad = renderer.Data(Typed("type.googleapis.com/herald.v1.StreamStart",
+                                              "\x0a\x09"
+                                              "ab"));
   EXPECT_THAT(bad, HasSubstr(R"("error":)"));
   EXPECT_EQ(renderer.failures(), 2);
 }

@@ -35,9 +35,9 @@ absl::StatusOr<std::unique_ptr<DescriptorSet>> DescriptorSet::Parse(absl::string
   // rather than at the first event of an unlucky type.
   for (const google::protobuf::FileDescriptorProto& file : files.file()) {
     if (set->pool_->FindFileByName(file.name()) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", origin, "': file ", file.name(),
-          " does not link (was the set built with protoc --include_imports?)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", origin, "': file ", file.name(),
+                       " does not link (was the set built with protoc --include_imports?)"));
     }
   }
   set->file_count_ = static_cast<size_t>(files.file_size());

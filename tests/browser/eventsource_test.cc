@@ -67,11 +67,11 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   char dir[] = "/tmp/herald-browser-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string out = absl::StrCat(dir, "/events.txt");
-  auto page = ChildProcess::Start(
-      node, {HeraldSource("tests/browser/eventsource_page.mjs"),
-             absl::StrCat("--origin=http://127.0.0.1:", mesh.edge_port()),
-             absl::StrCat("--streams=", absl::StrJoin(streams, ",")), "--out=" + out,
-             "--timeout_ms=120000"});
+  auto page =
+      ChildProcess::Start(node, {HeraldSource("tests/browser/eventsource_page.mjs"),
+                                 absl::StrCat("--origin=http://127.0.0.1:", mesh.edge_port()),
+                                 absl::StrCat("--streams=", absl::StrJoin(streams, ",")),
+                                 "--out=" + out, "--timeout_ms=120000"});
   ASSERT_TRUE(page.ok()) << page.status();
   absl::StatusOr<int> open = (*page)->WaitForPort("connected", absl::Seconds(60));
   ASSERT_TRUE(open.ok()) << open.status() << "\n" << (*page)->LogTail();
@@ -98,7 +98,8 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   absl::Status restarted = mesh.StartEdge();
   ASSERT_TRUE(restarted.ok()) << restarted;
   publisher.join();
-  for (const std::string& s : streams) ASSERT_TRUE(mesh.Publish(s, "done", TestPayload(s, -2)).ok());
+  for (const std::string& s : streams)
+    ASSERT_TRUE(mesh.Publish(s, "done", TestPayload(s, -2)).ok());
 
   absl::StatusOr<int> exit = (*page)->Wait(absl::Seconds(150));
   ASSERT_TRUE(exit.ok()) << "the page never finished:\n" << (*page)->LogTail();

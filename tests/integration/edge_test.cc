@@ -215,6 +215,53 @@ class Browser {
   std::map<std::string, std::vector<int>> received_ ABSL_GUARDED_BY(mu_);
 };
 
+// Browsers following random subsets of `streams`, each cutting its own
+// connection `cuts` times.
+class Fleet {
+ public:
+  Fleet(Backbone& mesh, const std::vector<std::string>& streams, int browsers, int min_streams,
+        int max_streams, int per_stream, int cuts)
+      : seed_(std::random_device{}()), per_stream_(per_stream), cuts_(cuts) {
+    std::mt19937 rng(seed_);
+    for (int i = 0; i < browsers; ++i) {
+      std::vector<std::string> mine = streams;
+      std::shuffle(mine.begin(), mine.end(), rng);
+      mine.resize(std::uniform_int_distribution<int>(min_streams, max_streams)(rng));
+      follows_.push_back(mine);
+      browsers_.push_back(std::make_unique<Browser>(
+          mesh, mine, static_cast<int>(mine.size()) * per_stream, cuts, rng()));
+    }
+  }
+  uint32_t seed() const { return seed_; }
+  void Begin() {
+    for (auto& b : browsers_) b->Begin();
+  }
+  void Join() {
+    for (auto& b : browsers_) b->Join();
+  }
+  // Every browser got each of its streams' events exactly once, in order.
+  void ExpectExact() {
+    std::vector<int> expected(per_stream_);
+    for (int n = 0; n < per_stream_; ++n) expected[n] = n;
+    for (size_t i = 0; i < browsers_.size(); ++i) {
+      SCOPED_TRACE(absl::StrCat("browser ", i));
+      EXPECT_GE(browsers_[i]->cuts(), cuts_);
+      std::map<std::string, std::vector<int>> got = browsers_[i]->received();
+      EXPECT_EQ(got.size(), follows_[i].size());
+      for (const std::string& s : follows_[i]) {
+        ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
+      }
+    }
+  }
+
+ private:
+  const uint32_t seed_;
+  const int per_stream_;
+  const int cuts_;
+  std::vector<std::unique_ptr<Browser>> browsers_;
+  std::vector<std::vector<std::string>> follows_;
+};
+
 TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
@@ -223,20 +270,9 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   constexpr int kPerStream = 400;  // 20,000 events
   std::vector<std::string> streams;
   for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("web/s", i));
-  const uint32_t seed = std::random_device{}();
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
-  std::mt19937 rng(seed);
-  std::vector<std::unique_ptr<Browser>> browsers;
-  std::vector<std::vector<std::string>> follows;
-  for (int i = 0; i < 10; ++i) {
-    std::vector<std::string> mine = streams;
-    std::shuffle(mine.begin(), mine.end(), rng);
-    mine.resize(std::uniform_int_distribution<int>(3, 10)(rng));
-    follows.push_back(mine);
-    browsers.push_back(std::make_unique<Browser>(
-        mesh, mine, static_cast<int>(mine.size()) * kPerStream, 5, rng()));
-  }
-  for (auto& b : browsers) b->Begin();
+  Fleet fleet(mesh, streams, 10, 3, 10, kPerStream, 5);
+  SCOPED_TRACE(absl::StrCat("seed ", fleet.seed()));
+  fleet.Begin();
 
   std::atomic<int> published{0};
   std::thread publisher([&] {
@@ -254,19 +290,8 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   absl::Status restarted = mesh.StartFanout();
   ASSERT_TRUE(restarted.ok()) << restarted;
   publisher.join();
-  for (auto& b : browsers) b->Join();
-
-  std::vector<int> expected(kPerStream);
-  for (int n = 0; n < kPerStream; ++n) expected[n] = n;
-  for (size_t i = 0; i < browsers.size(); ++i) {
-    SCOPED_TRACE(absl::StrCat("browser ", i));
-    EXPECT_GE(browsers[i]->cuts(), 5);
-    std::map<std::string, std::vector<int>> got = browsers[i]->received();
-    EXPECT_EQ(got.size(), follows[i].size());
-    for (const std::string& s : follows[i]) {
-      ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
-    }
-  }
+  fleet.Join();
+  fleet.ExpectExact();
 }
 
 TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
@@ -279,19 +304,9 @@ TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
   constexpr int kPerStream = 250;  // 3,000 events
   std::vector<std::string> streams;
   for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("fo/s", i));
-  const uint32_t seed = std::random_device{}();
-  SCOPED_TRACE(absl::StrCat("seed ", seed));
-  std::mt19937 rng(seed);
-  std::vector<std::unique_ptr<Browser>> browsers;
-  std::vector<std::vector<std::string>> follows;
-  for (int i = 0; i < 4; ++i) {
-    std::vector<std::string> mine = streams;
-    std::shuffle(mine.begin(), mine.end(), rng);
-    mine.resize(4);
-    follows.push_back(mine);
-    browsers.push_back(std::make_unique<Browser>(mesh, mine, 4 * kPerStream, 2, rng()));
-  }
-  for (auto& b : browsers) b->Begin();
+  Fleet fleet(mesh, streams, 4, 4, 4, kPerStream, 2);
+  SCOPED_TRACE(absl::StrCat("seed ", fleet.seed()));
+  fleet.Begin();
   std::atomic<int> published{0};
   std::thread publisher([&] {
     mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { published.store(acked); });
@@ -302,16 +317,8 @@ TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
   mesh.fanout().Kill(SIGKILL);
   ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
   publisher.join();
-  for (auto& b : browsers) b->Join();
-  std::vector<int> expected(kPerStream);
-  for (int n = 0; n < kPerStream; ++n) expected[n] = n;
-  for (size_t i = 0; i < browsers.size(); ++i) {
-    SCOPED_TRACE(absl::StrCat("browser ", i));
-    std::map<std::string, std::vector<int>> got = browsers[i]->received();
-    for (const std::string& s : follows[i]) {
-      ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
-    }
-  }
+  fleet.Join();
+  fleet.ExpectExact();
   EXPECT_EQ(mesh.EdgeMetric("herald_edge_upstream_connected"), 1);
   EXPECT_GE(mesh.EdgeMetric("herald_edge_upstream_reconnects_total"), 2) << "no failover?";
 }
@@ -328,7 +335,8 @@ TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
     ASSERT_EQ((*c)->status(), 200);
     clients.push_back(std::move(*c));
   }
-  for (int n = 0; n < 20; ++n) ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
+  for (int n = 0; n < 20; ++n)
+    ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
   std::vector<std::string> ids(kClients);
   for (int i = 0; i < kClients; ++i) {
     for (int n = 0; n < 20; ++n) {
@@ -375,7 +383,8 @@ TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
 
   // Nothing is lost: events published meanwhile reach every client that
   // resumes on the next edge with its last id.
-  for (int n = 20; n < 40; ++n) ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
+  for (int n = 20; n < 40; ++n)
+    ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
   ASSERT_TRUE(mesh.StartEdge().ok());
   for (int i = 0; i < kClients; ++i) {
     auto c = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}), {{"Last-Event-ID", ids[i]}});

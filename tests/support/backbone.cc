@@ -120,8 +120,8 @@ absl::StatusOr<Backbone::FanoutProcess> Backbone::LaunchFanout(int port) {
   if (!metrics.ok()) return metrics.status();
   f.port = *bound;
   f.metrics_port = *metrics;
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", f.port), grpc::InsecureChannelCredentials()));
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", f.port), grpc::InsecureChannelCredentials()));
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     grpc::ClientContext context;
@@ -135,8 +135,7 @@ absl::StatusOr<Backbone::FanoutProcess> Backbone::LaunchFanout(int port) {
     if (!f.process->Running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("fanout never SERVING:\n", f.process->LogTail()));
+  return absl::DeadlineExceededError(absl::StrCat("fanout never SERVING:\n", f.process->LogTail()));
 }
 
 absl::Status Backbone::StartEdge(std::vector<std::string> args) {

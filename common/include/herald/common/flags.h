@@ -35,8 +35,8 @@ absl::Status ApplyFlagEnvironment(const EnvLookup& lookup);
 
 // Sets the usage message, applies the environment, then parses argv (which
 // overrides it). In release builds (NDEBUG) it also turns off Abseil's Mutex
-// deadlock detection, which Debian's Abseil leaves on. Exits with a message on a bad flag or a bad environment value,
-// as absl::ParseCommandLine does. Returns the positional arguments.
+// deadlock detection, which Debian's Abseil leaves on. Exits with a message on a bad flag or a bad
+// environment value, as absl::ParseCommandLine does. Returns the positional arguments.
 std::vector<char*> ParseFlags(int argc, char** argv, absl::string_view usage);
 
 }  // namespace herald::common
