@@ -462,6 +462,16 @@ int main(int argc, char** argv) {
       "  publish->browser latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max "
       "%.2f ms\n",
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), l.empty() ? 0.0 : l.back());
+  // The histogram: deliveries per latency bucket (upper bounds in ms).
+  std::string histogram;
+  size_t from = 0;
+  for (double bound : {1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e300}) {
+    const size_t to = static_cast<size_t>(std::upper_bound(l.begin(), l.end(), bound) - l.begin());
+    absl::StrAppend(&histogram, histogram.empty() ? "" : ", ",
+                    bound > 1e299 ? "more" : absl::StrCat("<=", bound), ": ", to - from);
+    from = to;
+  }
+  std::printf("  histogram (ms): %s\n", histogram.c_str());
   if (final_sample.rss_kib >= 0) {
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     const double cpu_s =

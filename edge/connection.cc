@@ -165,7 +165,7 @@ void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
     it->second.position = std::max(it->second.position, next);
   }
   MaybePreambleLocked();
-  for (const auto& [partition, next] : c->next) MaybeGoLiveLocked(partition);
+  for (const auto& [partition, next] : c->next) MaybeGoLiveLocked(partition, true);
 }
 
 void Connection::OnPrivateCursor(const std::map<int32_t, int64_t>& positions) {
@@ -176,16 +176,22 @@ void Connection::OnPrivateCursor(const std::map<int32_t, int64_t>& positions) {
     it->second.position = std::max(it->second.position, next);
   }
   MaybePreambleLocked();
-  for (const auto& [partition, next] : positions) MaybeGoLiveLocked(partition);
+  for (const auto& [partition, next] : positions) MaybeGoLiveLocked(partition, true);
 }
 
-void Connection::MaybeGoLiveLocked(int32_t partition) {
+void Connection::MaybeGoLiveLocked(int32_t partition, bool from_private) {
   PartitionState& p = parts_[partition];
   if (!preamble_sent_ || p.live || p.position == kUnknown || p.join == kUnknown ||
       p.position < p.join)
     return;
   // Everything below `position` was served; the held shared events are every
-  // event from `join` (<= position) on: send those at or past the position.
+  // event from `join` (<= position) on: those below the position are spent.
+  std::erase_if(p.held, [&](const SharedEvent& e) { return e.offset < p.position; });
+  if (from_private) {
+    size_t bytes = 0;
+    for (const SharedEvent& e : p.held) bytes += e.body->size();
+    if (bytes > options_.max_handover_bytes) return;  // the catch-up reads on
+  }
   p.live = true;
   std::vector<SharedEvent> held = std::move(p.held);
   p.held.clear();

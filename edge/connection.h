@@ -69,6 +69,10 @@ struct ConnectionOptions {
   // Shared events held per connection while catching up, before giving up
   // (the connection is closed and the browser resumes from its cursor).
   size_t max_held_events = 10'000;
+  // At the hand-over the held shared events go out at once. Past this many
+  // bytes the private catch-up goes on instead (it reads at the browser's
+  // pace) until fewer are held: a burst never trips the queued-bytes bound.
+  size_t max_handover_bytes = 64 * 1024;
   // The SSE retry: hint sent first.
   int64_t retry_ms = 2000;
   // Renders private catch-up events (null: payloads as text).
@@ -137,7 +141,10 @@ class Connection final {
   std::string CursorLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendLocked(const std::string& body, int32_t partition, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeGoLiveLocked(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `from_private`: the private catch-up moved the position. It may then
+  // keep going rather than hand over (see ConnectionOptions::max_handover_bytes).
+  void MaybeGoLiveLocked(int32_t partition, bool from_private = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Wants(const std::string& stream) const;
   void WriteLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybePreambleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

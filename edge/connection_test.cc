@@ -141,6 +141,25 @@ TEST(ConnectionTest, CatchUpHandsOverWithoutGapOrDuplicate) {
               ElementsAre(a + "@5", a + "@7", a + "@10", b + "@12", a + "@15", b + "@16"));
 }
 
+TEST(ConnectionTest, TooMuchHeldAtTheHandOverKeepsTheCatchUpGoing) {
+  Sink sink;
+  const int32_t p = broker::PartitionForKey("s", 4);
+  Connection c("e", {"s"}, 4, std::make_unique<FakeWriter>(&sink),
+               {.max_handover_bytes = Shared("s", p, 10).body->size() * 2});
+  c.SetPosition(p, 5);
+  c.SetJoin(p, 10);
+  for (int64_t o = 10; o < 15; ++o) c.OnShared(Shared("s", p, o));
+  // At the join, 5 held events are more than the hand-over allows.
+  c.OnPrivateEvents(Private("s", p, {5, 6, 7, 8, 9}, 10));
+  EXPECT_TRUE(c.CatchingUp());
+  c.OnPrivateEvents(Private("s", p, {10, 11, 12, 13}, 14));
+  EXPECT_FALSE(c.CatchingUp());  // one held event left: it goes out, then live
+  c.OnShared(Shared("s", p, 15));
+  std::vector<std::string> expected;
+  for (int o = 5; o <= 15; ++o) expected.push_back("s@" + std::to_string(o));
+  EXPECT_EQ(Datas(sink.bytes), expected);
+}
+
 TEST(ConnectionTest, ResumeAtOrPastTheJoinIsLiveAtOnce) {
   int32_t p;
   auto [a, b] = SamePartition(&p);

@@ -46,18 +46,25 @@ void OutputLoop::WaitWritable(const std::shared_ptr<SocketWriter>& writer, int f
   epoll_event ev{};
   ev.events = EPOLLOUT | EPOLLONESHOT;
   ev.data.fd = fd;
-  auto [it, inserted] = writers_.try_emplace(fd, writer);
+  auto [it, inserted] = writers_.try_emplace(fd, Watched{writer.get(), writer});
   if (inserted) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   } else {
-    it->second = writer;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+    it->second = Watched{writer.get(), writer};
+    // ENOENT: the socket this entry was for was closed without Forget (the
+    // kernel dropped its registration), and `fd` is a new socket's number.
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
   }
 }
 
-void OutputLoop::Forget(int fd) {
+void OutputLoop::Forget(int fd, const SocketWriter* writer) {
   absl::MutexLock lock(&mu_);
-  if (writers_.erase(fd) > 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  auto it = writers_.find(fd);
+  if (it == writers_.end() || it->second.writer != writer) return;
+  writers_.erase(it);
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void OutputLoop::Run() {
@@ -70,7 +77,7 @@ void OutputLoop::Run() {
       {
         absl::MutexLock lock(&mu_);
         auto it = writers_.find(events[i].data.fd);
-        if (it != writers_.end()) writer = it->second.lock();
+        if (it != writers_.end()) writer = it->second.weak.lock();
       }
       if (writer != nullptr) writer->OnWritable();
     }
@@ -81,7 +88,7 @@ SocketWriter::SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, Wr
     : fd_(fd), max_queued_(max_queued_bytes), loop_(loop), stats_(stats) {}
 
 SocketWriter::~SocketWriter() {
-  loop_.Forget(fd_);
+  loop_.Forget(fd_, this);
   stats_.bytes_queued -= static_cast<int64_t>(pending_.size());
 }
 
@@ -205,7 +212,7 @@ void SocketWriter::Abort() {
     absl::MutexLock lock(&mu_);
     ShutdownLocked();
     released_ = true;
-    loop_.Forget(fd_);
+    loop_.Forget(fd_, this);
     ready.swap(drained_);
   }
   for (auto& fn : ready) fn();

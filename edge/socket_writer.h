@@ -49,8 +49,10 @@ class OutputLoop final {
 
   // Calls writer->OnWritable() once its socket can take more bytes.
   void WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd);
-  // Stops watching `fd` (before it is closed).
-  void Forget(int fd);
+  // Stops watching `fd` for `writer` (before the socket is closed). A no-op
+  // if `fd` is watched for another writer: descriptor numbers are reused, and
+  // a writer may be destroyed long after its socket was closed.
+  void Forget(int fd, const SocketWriter* writer);
 
  private:
   OutputLoop(int epoll_fd, int wake_fd);
@@ -60,7 +62,11 @@ class OutputLoop final {
   const int wake_fd_;
   std::atomic<bool> stopping_{false};
   absl::Mutex mu_;
-  absl::flat_hash_map<int, std::weak_ptr<SocketWriter>> writers_ ABSL_GUARDED_BY(mu_);
+  struct Watched {
+    const SocketWriter* writer;
+    std::weak_ptr<SocketWriter> weak;
+  };
+  absl::flat_hash_map<int, Watched> writers_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -179,6 +179,13 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
         absl::StrCat("partition ", partition, " has no such position: the topic was recreated"));
   }
 
+  // The subscriber's own limit, within the fanout's (a response holds at
+  // least one event, whatever its size).
+  const size_t batch_bytes =
+      request->max_batch_bytes() > 0
+          ? std::min<size_t>(request->max_batch_bytes(), options_.max_response_bytes)
+          : options_.max_response_bytes;
+
   Session session(store_, readers_, topic_.partitions, options_.session);
   absl::StatusOr<Session::Added> added = session.Add(starts);
   if (!added.ok()) return Unavailable(added.status());
@@ -233,7 +240,7 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
     }
     const std::map<int32_t, int64_t> positions = session.Positions();
     if (!d->events.empty()) {
-      for (const Chunk& chunk : SplitDelivery(d->events, positions, options_.max_response_bytes)) {
+      for (const Chunk& chunk : SplitDelivery(d->events, positions, batch_bytes)) {
         v1::SubscribeResponse response;
         v1::EventBatch* batch = response.mutable_batch();
         for (const v1::Event* e : chunk.events) *batch->add_events() = *e;

@@ -215,6 +215,7 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
   v1::SubscribeRequest request;
   request.add_streams("deep");
   request.set_cursor(cursor_after_9);
+  request.set_max_batch_bytes(1024);  // small responses, as an edge asks for
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   auto reader = mesh.fanout_stub().Subscribe(&context, request);
@@ -223,6 +224,11 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
   v1::SubscribeResponse response;
   while (seqs.size() < 310 && reader->Read(&response)) {
     ASSERT_FALSE(response.has_reset()) << response.DebugString();
+    size_t event_bytes = 0;
+    for (const auto& e : response.batch().events()) event_bytes += e.ByteSizeLong();
+    ASSERT_TRUE(response.batch().events_size() <= 1 || event_bytes <= 1024)
+        << response.batch().events_size() << " events, " << event_bytes
+        << " bytes: max_batch_bytes ignored";
     for (const auto& e : response.batch().events()) seqs.push_back(SeqOf(e.text()));
     if (!published_live && seqs.size() >= 290) {
       // Live events while the subscriber is at the hand-over point.

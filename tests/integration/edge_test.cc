@@ -490,7 +490,8 @@ TEST(EdgeSlowClientTest, ResumesWithoutLossAfterASlowClose) {
   while (seqs.size() < static_cast<size_t>(kStallEvents)) {
     std::optional<SseEvent> e = (*resumed)->Next(absl::Seconds(30));
     ASSERT_TRUE(e.has_value()) << "stopped after " << seqs.size() << "; edge log:\n"
-                               << mesh.edge().LogTail(3000);
+                               << mesh.edge().LogTail(3000) << "\nedge metrics:\n"
+                               << mesh.EdgeGet("/metrics");
     seqs.push_back(SeqOf(e->data));
   }
   for (int n = 0; n < kStallEvents; ++n) ASSERT_EQ(seqs[n], n);
