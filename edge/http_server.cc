@@ -8,8 +8,11 @@
 
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "herald/common/http_status.h"
 #include "herald/common/json.h"
 #include "herald/common/logging.h"
 #include "sse.h"
@@ -30,9 +33,53 @@ constexpr char kSseHead[] =
 void SendJson(Http::ResponseWriter& response, Http::Code code, absl::string_view error,
               absl::string_view message) {
   response.headers().add<Http::Header::ContentType>(MIME(Application, Json));
-  response.send(code, absl::StrCat("{\"error\":{\"code\":", common::JsonQuote(error),
-                                   ",\"message\":", common::JsonQuote(message), "}}\n"));
+  response.send(code, common::JsonErrorBody(std::string(error), std::string(message)));
 }
+
+const char* Reason(int status) {
+  switch (status) {
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 429:
+      return "Too Many Requests";
+    case 499:
+      return "Client Closed Request";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return status < 500 ? "Error" : "Internal Server Error";
+  }
+}
+
+// A whole JSON response, for writing outside Pistache; the connection closes
+// after it.
+std::string JsonResponse(int status, const std::string& body) {
+  return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status),
+                      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                      "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body);
+}
+
+// One Publisher.Publish for a POSTed event, alive until its callback.
+struct PublishCall {
+  grpc::ClientContext context;
+  v1::PublishRequest request;
+  v1::PublishResponse response;
+  std::shared_ptr<SocketWriter> writer;
+};
 
 // Pistache writes only typed headers; Retry-After is not among its own.
 class RetryAfter final : public Http::Header::Header {
@@ -119,7 +166,19 @@ class EdgeServer::Handler final : public Http::Handler {
 
   void onRequest(const Http::Request& request, Http::ResponseWriter response) override {
     const std::string& path = request.resource();
-    if (path == "/v1/events") {
+    static constexpr absl::string_view kStreams = "/v1/streams/";
+    static constexpr absl::string_view kEvents = "/events";
+    if (absl::StartsWith(path, kStreams) && absl::EndsWith(path, kEvents) &&
+        path.size() > kStreams.size() + kEvents.size()) {
+      if (request.method() != Http::Method::Post) {
+        SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
+                 "POST an event here: {\"type\": ..., \"data\": ...}");
+        return;
+      }
+      PostEvent(request, response,
+                absl::string_view(path).substr(kStreams.size(),
+                                               path.size() - kStreams.size() - kEvents.size()));
+    } else if (path == "/v1/events") {
       if (request.method() != Http::Method::Get) {
         SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
                  "GET /v1/events opens a stream");
@@ -146,6 +205,10 @@ class EdgeServer::Handler final : public Http::Handler {
     Stream stream;
     {
       absl::MutexLock lock(&server_->mu_);
+      if (auto post = server_->posts_.find(peer->getID()); post != server_->posts_.end()) {
+        post->second->Abort();  // before Pistache closes the socket
+        server_->posts_.erase(post);
+      }
       auto it = server_->streams_.find(peer->getID());
       if (it == server_->streams_.end()) return;
       stream = std::move(it->second);
@@ -157,6 +220,76 @@ class EdgeServer::Handler final : public Http::Handler {
   }
 
  private:
+  void PostEvent(const Http::Request& request, Http::ResponseWriter& response,
+                 absl::string_view encoded_stream) {
+    EdgeServer& s = *server_;
+    auto content_type = request.headers().tryGet<Http::Header::ContentType>();
+    if (content_type == nullptr || content_type->mime() != MIME(Application, Json)) {
+      s.bad_requests_.Increment();
+      SendJson(response, Http::Code::Unsupported_Media_Type, "unsupported_media_type",
+               "send the event as Content-Type: application/json");
+      return;
+    }
+    absl::StatusOr<PostEventRequest> parsed = ParsePostEvent(encoded_stream, request.body());
+    if (!parsed.ok()) {
+      s.bad_requests_.Increment();
+      SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      return;
+    }
+    if (s.draining_.load()) {
+      response.headers().add<RetryAfter>(1);
+      SendJson(response, Http::Code::Service_Unavailable, "unavailable",
+               "this edge is shutting down; retry");
+      return;
+    }
+    auto* call = new PublishCall();
+    v1::Event* event = call->request.mutable_event();
+    event->set_stream(parsed->stream);
+    event->set_type(parsed->type);
+    event->set_text(parsed->data);
+    if (auto key = request.headers().tryGetRaw("Idempotency-Key"); key.has_value()) {
+      event->set_idempotency_key(key->value());
+    }
+    if (auto trace = request.headers().tryGetRaw("traceparent"); trace.has_value()) {
+      (*event->mutable_headers())["traceparent"] = trace->value();
+    }
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + s.options_.publish_timeout));
+    // The answer comes on a gRPC thread, so it is written with the edge's own
+    // writer, not Pistache's (see README.md), and the connection closes after
+    // it. Pistache must not time the request out meanwhile.
+    std::shared_ptr<Tcp::Peer> peer = current_peer_;
+    call->writer =
+        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    peer->setIdle(true);
+    {
+      absl::MutexLock lock(&s.mu_);
+      s.posts_[peer->getID()] = call->writer;
+    }
+    ++s.calls_in_flight_;
+    s.publisher_->async()->Publish(
+        &call->context, &call->request, &call->response, [&s, call](grpc::Status status) {
+          std::string answer;
+          if (status.ok()) {
+            s.posted_.Increment();
+            const v1::Position& at = call->response.position();
+            answer = JsonResponse(
+                201, absl::StrCat("{\"id\":", common::JsonQuote(call->response.cursor()),
+                                  ",\"stream\":", common::JsonQuote(call->request.event().stream()),
+                                  ",\"partition\":", at.partition(), ",\"offset\":", at.offset(),
+                                  "}\n"));
+          } else {
+            s.post_failures_.Increment();
+            answer = JsonResponse(common::HttpStatusForGrpc(status.error_code()),
+                                  common::JsonErrorBody(common::GrpcCodeName(status.error_code()),
+                                                        status.error_message()));
+          }
+          call->writer->WriteRaw(answer);
+          call->writer->CloseWhenDrained();
+          delete call;
+          --s.calls_in_flight_;
+        });
+  }
+
   void Events(const Http::Request& request, Http::ResponseWriter& response) {
     EdgeServer& s = *server_;
     auto retry_later = [&](absl::string_view why, int seconds) {
@@ -249,7 +382,10 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
       refused_(metrics.AddCounter("herald_edge_streams_refused_total",
                                   "SSE streams refused with 503 (limits, drain, no fanout)")),
       bad_requests_(
-          metrics.AddCounter("herald_edge_bad_requests_total", "SSE requests refused with 400")) {
+          metrics.AddCounter("herald_edge_bad_requests_total", "Requests refused with 400 or 415")),
+      posted_(metrics.AddCounter("herald_edge_posts_total", "Events POSTed and published")),
+      post_failures_(metrics.AddCounter("herald_edge_post_failures_total",
+                                        "POSTed events the publisher refused or did not answer")) {
   metrics.AddCollector("herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
                        [this](const common::Emit& emit) {
                          absl::MutexLock lock(&mu_);
@@ -276,6 +412,8 @@ absl::Status EdgeServer::Start() {
   absl::StatusOr<std::unique_ptr<OutputLoop>> loop = OutputLoop::Create();
   if (!loop.ok()) return loop.status();
   loop_ = std::move(*loop);
+  publisher_ = v1::Publisher::NewStub(
+      grpc::CreateChannel(options_.publisher, grpc::InsecureChannelCredentials()));
   const size_t colon = options_.address.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(options_.address.substr(colon + 1), &port) ||
@@ -349,8 +487,13 @@ void EdgeServer::Stop() {
       if (stream.writer != nullptr) stream.writer->Abort();
     }
     streams_.clear();
+    for (auto& [id, writer] : posts_) writer->Abort();
+    posts_.clear();
   }
   if (endpoint_ != nullptr) endpoint_->shutdown();
+  // Publishes still in flight answer into aborted writers; wait for their
+  // callbacks (each is bounded by the publish deadline).
+  while (calls_in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 }  // namespace herald::edge

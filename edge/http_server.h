@@ -1,6 +1,7 @@
 // EdgeServer: herald-edge's HTTP side on Pistache 0.0.5.
 //
 //   GET /v1/events?stream=A&stream=B[&rewind=N][&lastEventId=C]   Server-Sent Events
+//   POST /v1/streams/{stream}/events   {"type": ..., "data": ...} -> Publisher.Publish, 201
 //   GET /healthz   GET /readyz   GET /metrics
 //
 // A stream's bytes bypass Pistache's writer (see socket_writer.h); Pistache
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "herald/common/metrics.h"
+#include "herald/v1/publisher.grpc.pb.h"
 #include "hub.h"
 #include "request.h"
 #include "socket_writer.h"
@@ -44,6 +46,9 @@ struct EdgeOptions {
   absl::Duration heartbeat = absl::Seconds(15);
   absl::Duration drain = absl::Seconds(10);
   int64_t retry_ms = 2000;
+  // herald-publisher, for POSTed events.
+  std::string publisher = "127.0.0.1:7001";
+  absl::Duration publish_timeout = absl::Seconds(10);
 };
 
 class EdgeServer final {
@@ -82,10 +87,17 @@ class EdgeServer final {
   absl::Mutex mu_;
   absl::flat_hash_map<size_t, Stream> streams_ ABSL_GUARDED_BY(mu_);  // by Pistache peer id
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mu_);
+  // Responses to POSTs, written when the gRPC call completes (not on the
+  // reactor thread): aborted if the client goes first.
+  absl::flat_hash_map<size_t, std::shared_ptr<SocketWriter>> posts_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<v1::Publisher::Stub> publisher_;
+  std::atomic<int> calls_in_flight_{0};
 
   common::Counter& accepted_;
   common::Counter& refused_;
   common::Counter& bad_requests_;
+  common::Counter& posted_;
+  common::Counter& post_failures_;
 };
 
 }  // namespace herald::edge

@@ -17,6 +17,9 @@
 #include "payload.h"
 
 ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
+ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher, for POSTed events");
+ABSL_FLAG(absl::Duration, publish_timeout, absl::Seconds(10),
+          "Deadline of the Publish call behind a POSTed event (then 504)");
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
           "herald-fanout replicas, comma-separated; the edge fails over among them");
 ABSL_FLAG(int32_t, threads, 2, "Pistache reactor threads");
@@ -100,6 +103,8 @@ int Run() {
   options.heartbeat = absl::GetFlag(FLAGS_heartbeat);
   options.drain = absl::GetFlag(FLAGS_drain);
   options.retry_ms = absl::GetFlag(FLAGS_retry_ms);
+  options.publisher = absl::GetFlag(FLAGS_publisher);
+  options.publish_timeout = absl::GetFlag(FLAGS_publish_timeout);
   EdgeServer server(options, hub, metrics);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::critical("{}", s);

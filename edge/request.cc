@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "herald/common/json.h"
 #include "herald/common/stream_name.h"
 
 namespace herald::edge {
@@ -90,6 +91,35 @@ absl::StatusOr<EventsRequest> ParseEventsRequest(absl::string_view raw_query,
                        ? std::string(*last_event_id)
                        : std::move(cursor_parameter);
   return request;
+}
+
+absl::StatusOr<PostEventRequest> ParsePostEvent(absl::string_view encoded_stream,
+                                                absl::string_view body) {
+  PostEventRequest out;
+  absl::StatusOr<std::string> stream = PercentDecode(encoded_stream, false);
+  if (!stream.ok()) return stream.status();
+  if (absl::Status s = common::ValidateStreamName(*stream); !s.ok()) return s;
+  out.stream = std::move(*stream);
+  absl::StatusOr<common::JsonMembers> members = common::ParseJsonObject(body);
+  if (!members.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the body must be {\"type\": \"...\", \"data\": ...}: ", members.status().message()));
+  }
+  for (const auto& [name, value] : *members) {
+    if (name != "type" && name != "data") {
+      return absl::InvalidArgumentError(absl::StrCat("unknown member ", common::JsonQuote(name),
+                                                     " (the body has \"type\" and \"data\")"));
+    }
+  }
+  auto type = members->find("type");
+  if (type == members->end()) return absl::InvalidArgumentError("the body has no \"type\"");
+  absl::StatusOr<std::string> type_text = common::JsonUnquote(type->second);
+  if (!type_text.ok()) return absl::InvalidArgumentError("\"type\" must be a string");
+  out.type = std::move(*type_text);
+  auto data = members->find("data");
+  if (data == members->end()) return absl::InvalidArgumentError("the body has no \"data\"");
+  out.data = std::string(data->second);
+  return out;
 }
 
 }  // namespace herald::edge

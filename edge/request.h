@@ -39,6 +39,19 @@ absl::StatusOr<EventsRequest> ParseEventsRequest(absl::string_view raw_query,
                                                  std::optional<absl::string_view> last_event_id,
                                                  const RequestLimits& limits);
 
+// POST /v1/streams/{stream}/events with {"type": "...", "data": <any JSON>}.
+struct PostEventRequest {
+  std::string stream;
+  std::string type;
+  std::string data;  // the data member's JSON text, exactly as sent
+};
+
+// `encoded_stream` is the path segment (percent-decoded here). InvalidArgument
+// names the problem: a bad stream name, a body that is not a JSON object, a
+// missing or non-string "type", a missing "data", an unknown member.
+absl::StatusOr<PostEventRequest> ParsePostEvent(absl::string_view encoded_stream,
+                                                absl::string_view body);
+
 // RFC 3986 percent-decoding; with `plus_is_space`, '+' decodes to ' ' (form
 // encoding, used in query strings). InvalidArgument for a bad escape.
 absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_space);

@@ -53,5 +53,33 @@ TEST(EventsRequestTest, RejectsWithReasons) {
   }
 }
 
+TEST(PostEventTest, TypeAndDataAsSent) {
+  absl::StatusOr<PostEventRequest> r =
+      ParsePostEvent("orders%2Feu", R"({"type": "order.created", "data": {"id": 7,  "x": [1]}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stream, "orders/eu");
+  EXPECT_EQ(r->type, "order.created");
+  EXPECT_EQ(r->data, R"({"id": 7,  "x": [1]})");
+  EXPECT_EQ(ParsePostEvent("s", R"({"type":"t","data":"text"})")->data, R"("text")");
+}
+
+TEST(PostEventTest, RefusalsNameTheProblem) {
+  struct Case {
+    const char* stream;
+    const char* body;
+    const char* why;
+  };
+  for (const Case& c : {Case{"a%20b", R"({"type":"t","data":1})", "0x20"},
+                        Case{"s", R"({"type":"t","data":)", "invalid JSON"},
+                        Case{"s", R"({"data":1})", "no \"type\""},
+                        Case{"s", R"({"type":7,"data":1})", "must be a string"},
+                        Case{"s", R"({"type":"t"})", "no \"data\""},
+                        Case{"s", R"({"type":"t","data":1,"extra":2})", "unknown member"}}) {
+    absl::StatusOr<PostEventRequest> r = ParsePostEvent(c.stream, c.body);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(c.why)) << c.body;
+  }
+}
+
 }  // namespace
 }  // namespace herald::edge

@@ -166,6 +166,7 @@ void SocketWriter::OnWritable() {
       waiting_ = true;
       loop_.WaitWritable(shared_from_this(), fd_);
     }
+    if (close_when_drained_ && pending_.empty()) ShutdownLocked();
     if (closed_ || pending_.empty()) ready.swap(drained_);
   }
   for (auto& fn : ready) fn();
@@ -213,6 +214,18 @@ void SocketWriter::Abort() {
     ShutdownLocked();
     released_ = true;
     loop_.Forget(fd_, this);
+    ready.swap(drained_);
+  }
+  for (auto& fn : ready) fn();
+}
+
+void SocketWriter::CloseWhenDrained() {
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    close_when_drained_ = true;
+    if (!pending_.empty()) return;  // OnWritable shuts it down once flushed
+    ShutdownLocked();
     ready.swap(drained_);
   }
   for (auto& fn : ready) fn();

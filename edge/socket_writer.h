@@ -85,6 +85,9 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   // Shuts the socket down at once and lets go of it: call before the socket
   // is closed.
   void Abort();
+  // Shuts the socket down once everything written so far is on it (the end
+  // of a response that is not chunked).
+  void CloseWhenDrained();
   bool closed() const;
   // Calls `fn` (on this or the loop's thread) once nothing is pending, or
   // once the writer closed.
@@ -108,7 +111,9 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   std::string pending_ ABSL_GUARDED_BY(mu_);
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool released_ ABSL_GUARDED_BY(mu_) = false;  // Abort()ed: fd_ may be another socket now
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_when_drained_ ABSL_GUARDED_BY(mu_) =
+      false;  // Abort()ed: fd_ may be another socket now
   std::vector<std::function<void()>> drained_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -37,18 +37,17 @@ TEST(ParseJsonObjectTest, KeepsEachMemberValueAsSent) {
 }
 
 TEST(ParseJsonObjectTest, RefusesWhatIsNotJsonAndSaysWhere) {
-  for (const char* bad : {"", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}",
-                          "{\"a\":1.}", "{\"a\":tru}", "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}",
-                          "{\"a\":\"\\u12\"}", "{\"a\":1} x", "{a:1}", "{\"a\":\"\xff\"}",
-                          "{\"a\":[1 2]}", "{\"a\":'x'}"}) {
+  for (const char* bad :
+       {"", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1.}",
+        "{\"a\":tru}", "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":1} x",
+        "{a:1}", "{\"a\":\"\xff\"}", "{\"a\":[1 2]}", "{\"a\":'x'}"}) {
     absl::StatusOr<JsonMembers> m = ParseJsonObject(bad);
     EXPECT_FALSE(m.ok()) << bad;
     EXPECT_THAT(m.status().message(), ::testing::HasSubstr("invalid JSON")) << bad;
   }
   EXPECT_THAT(ParseJsonObject("{\"a\":1,\"a\":2}").status().message(),
               ::testing::HasSubstr("appears twice"));
-  EXPECT_THAT(ParseJsonObject("{\"a\":1 ]").status().message(),
-              ::testing::HasSubstr("at byte 7"));
+  EXPECT_THAT(ParseJsonObject("{\"a\":1 ]").status().message(), ::testing::HasSubstr("at byte 7"));
   std::string deep(100, '[');
   deep = "{\"a\":" + deep + std::string(100, ']') + "}";
   EXPECT_THAT(ParseJsonObject(deep).status().message(), ::testing::HasSubstr("nested too deeply"));

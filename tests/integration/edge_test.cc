@@ -138,6 +138,60 @@ TEST(EdgeTest, BadRequestsAndLimits) {
   EXPECT_THAT(mesh.EdgeGet("/nowhere"), HasSubstr("404"));
 }
 
+TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge().ok());
+  auto client = SseClient::Connect(mesh.edge_port(), Target({"post/s"}));
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ((*client)->status(), 200);
+  ASSERT_FALSE((*client)->Next(absl::Milliseconds(300)).has_value());  // the start block
+
+  const std::string data = R"({"text": "hi\nthere", "n": 1})";
+  const std::string created =
+      mesh.EdgePost("/v1/streams/post%2Fs/events", R"({"type": "note", "data": )" + data + "}",
+                    "Content-Type: application/json\r\nIdempotency-Key: k-1\r\n");
+  ASSERT_THAT(created, HasSubstr("HTTP/1.1 201 Created"));
+  const size_t id_at = created.find("\"id\":\"");
+  ASSERT_NE(id_at, std::string::npos) << created;
+  const std::string id = created.substr(id_at + 6, created.find('"', id_at + 6) - id_at - 6);
+  std::optional<SseEvent> e = (*client)->Next(absl::Seconds(10));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->type, "note");
+  EXPECT_EQ(e->data, data);  // the data member as sent, not an envelope
+  EXPECT_EQ(e->id, id);      // one stream: the browser's cursor is the publish cursor
+
+  struct Case {
+    std::string path, body, headers, status, why;
+  };
+  const std::string json = "Content-Type: application/json\r\n";
+  for (const Case& c : {
+           Case{"/v1/streams/s/events", R"({"type":"t","data":1})", "Content-Type: text/plain\r\n",
+                " 415 ", "application/json"},
+           Case{"/v1/streams/s/events", R"({"type":"t","data":)", json, " 400 ", "invalid JSON"},
+           Case{"/v1/streams/s/events", R"({"data":1})", json, " 400 ", "the body has no"},
+           Case{"/v1/streams/a%20b/events", R"({"type":"t","data":1})", json, " 400 ", "0x20"},
+           // Refused by the publisher: INVALID_ARGUMENT comes back as 400.
+           Case{"/v1/streams/s/events", R"({"type":"herald.x","data":1})", json, " 400 ",
+                "invalid_argument"},
+       }) {
+    const std::string answer = mesh.EdgePost(c.path, c.body, c.headers);
+    EXPECT_THAT(answer, HasSubstr(c.status)) << c.body << "\n" << answer;
+    EXPECT_THAT(answer, HasSubstr(c.why)) << c.body << "\n" << answer;
+  }
+  EXPECT_THAT(mesh.EdgeGet("/v1/streams/s/events"), HasSubstr(" 405 "));
+
+  // No publisher: UNAVAILABLE, as 503.
+  mesh.publisher().Kill(SIGKILL);
+  ASSERT_TRUE(mesh.publisher().Wait(absl::Seconds(30)).ok());
+  const std::string down = mesh.EdgePost("/v1/streams/s/events", R"({"type":"t","data":1})", json);
+  EXPECT_THAT(down, HasSubstr(" 503 "));
+  EXPECT_THAT(down, HasSubstr("\"code\":\"unavailable\""));
+  EXPECT_EQ(mesh.EdgeMetric("herald_edge_posts_total"), 1);
+  // The edge still serves its stream.
+  EXPECT_FALSE((*client)->ended());
+}
+
 // A browser-like client: follows its streams over SSE, cuts its own
 // connection at random points and reconnects with Last-Event-ID, and
 // reconnects the same way when the edge goes away.

@@ -20,8 +20,16 @@
 namespace herald::testing {
 namespace {
 
-// A tiny HTTP GET over loopback, for /metrics.
+// A tiny HTTP/1.1 client over loopback: sends `request` whole, returns the
+// whole response (head and body).
+std::string HttpExchange(int port, const std::string& request);
+
 std::string HttpGet(int port, const std::string& path) {
+  return HttpExchange(
+      port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+}
+
+std::string HttpExchange(int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -31,8 +39,6 @@ std::string HttpGet(int port, const std::string& path) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   std::string out;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     (void)!write(fd, request.data(), request.size());
     char buffer[8192];
     ssize_t n;
@@ -80,6 +86,7 @@ absl::Status Backbone::Start(BackboneOptions options) {
   publisher_ = std::move(*publisher);
   absl::StatusOr<int> port = publisher_->WaitForPort("grpc_port", absl::Seconds(60));
   if (!port.ok()) return port.status();
+  publisher_port_ = *port;
   publisher_stub_ = v1::Publisher::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
   return StartFanout();
@@ -140,9 +147,9 @@ absl::StatusOr<Backbone::FanoutProcess> Backbone::LaunchFanout(int port) {
 
 absl::Status Backbone::StartEdge(std::vector<std::string> args) {
   if (!args.empty()) edge_args_ = std::move(args);
-  std::vector<std::string> all = {"--fanout=" + fanout_address(),
-                                  absl::StrCat("--http_address=127.0.0.1:", edge_port_),
-                                  "--heartbeat=1s", "--drain=1s"};
+  std::vector<std::string> all = {
+      "--fanout=" + fanout_address(), absl::StrCat("--publisher=127.0.0.1:", publisher_port_),
+      absl::StrCat("--http_address=127.0.0.1:", edge_port_), "--heartbeat=1s", "--drain=1s"};
   all.insert(all.end(), edge_args_.begin(), edge_args_.end());
   edge_.reset();
   auto edge = ChildProcess::Start(HeraldBinary("herald-edge"), all);
@@ -161,6 +168,12 @@ absl::Status Backbone::StartEdge(std::vector<std::string> args) {
 }
 
 std::string Backbone::EdgeGet(const std::string& path) { return HttpGet(edge_port_, path); }
+
+std::string Backbone::EdgePost(const std::string& path, const std::string& body,
+                               const std::string& headers) {
+  return HttpExchange(edge_port_, absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\n", headers,
+                                               "Content-Length: ", body.size(), "\r\n\r\n", body));
+}
 
 absl::StatusOr<v1::PublishResponse> Backbone::Publish(const std::string& stream,
                                                       const std::string& type,

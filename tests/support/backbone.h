@@ -46,6 +46,10 @@ class Backbone final {
   int edge_port() const { return edge_port_; }
   // GET on the edge; returns the whole response (head and body).
   std::string EdgeGet(const std::string& path);
+  // POST on the edge; `headers` are whole lines ("Content-Type: ...\r\n").
+  // Returns the whole response.
+  std::string EdgePost(const std::string& path, const std::string& body,
+                       const std::string& headers = "Content-Type: application/json\r\n");
   ChildProcess& publisher() { return *publisher_; }
 
   absl::StatusOr<v1::PublishResponse> Publish(const std::string& stream, const std::string& type,
@@ -89,6 +93,7 @@ class Backbone final {
   std::vector<std::string> edge_args_;
   int edge_port_ = 0;
   int fanout_port_ = 0;
+  int publisher_port_ = 0;
   int fanout_metrics_port_ = 0;
   std::unique_ptr<v1::Publisher::Stub> publisher_stub_;
   std::unique_ptr<v1::Fanout::Stub> fanout_stub_;
