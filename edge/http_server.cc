@@ -50,6 +50,8 @@ const char* Reason(int status) {
       return "Not Found";
     case 409:
       return "Conflict";
+    case 413:
+      return "Payload Too Large";
     case 429:
       return "Too Many Requests";
     case 499:
@@ -122,12 +124,28 @@ class EdgeServer::Handler final : public Http::Handler {
       line = std::make_shared<RequestLine>();
       peer->putData(kLineKey, line);
     }
+    if (line->rejected) return;  // closing after a 413: the rest is not read into memory
     if (!line->done) {
       const absl::string_view bytes(buffer, len);
       const size_t eol = bytes.find('\n');
       const absl::string_view head = bytes.substr(0, eol);
       line->text.append(head.data(), head.size());
-      if (eol != absl::string_view::npos || line->text.size() > 16 * 1024) line->done = true;
+      if (eol != absl::string_view::npos || line->text.size() > kMaxHead) line->done = true;
+    }
+    if (!line->head_done) {
+      line->head.append(buffer, std::min(len, kMaxHead - std::min(kMaxHead, line->head.size())));
+      if (const size_t end = line->head.find("\r\n\r\n"); end != std::string::npos) {
+        line->head_done = true;
+        const std::optional<uint64_t> length = ContentLengthOf(line->head.substr(0, end + 2));
+        if (length.has_value() && *length > server_->options_.max_body_bytes) {
+          RefuseBody(peer, *length);
+          line->rejected = true;
+          getParser(peer)->reset();
+          return;
+        }
+      } else if (line->head.size() >= kMaxHead) {
+        line->head_done = true;  // Pistache refuses a head this large
+      }
     }
     auto parser = getParser(peer);
     auto& request = parser->request;
@@ -220,6 +238,25 @@ class EdgeServer::Handler final : public Http::Handler {
   }
 
  private:
+  // 413 for a body over the limit, written with the edge's own writer; the
+  // connection closes after it and nothing more is read from it.
+  void RefuseBody(const std::shared_ptr<Tcp::Peer>& peer, uint64_t length) {
+    EdgeServer& s = *server_;
+    s.bad_requests_.Increment();
+    auto writer =
+        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    peer->setIdle(true);
+    {
+      absl::MutexLock lock(&s.mu_);
+      s.posts_[peer->getID()] = writer;
+    }
+    writer->WriteRaw(JsonResponse(
+        413, common::JsonErrorBody("payload_too_large",
+                                   absl::StrCat("the body is ", length, " bytes; at most ",
+                                                s.options_.max_body_bytes, " are accepted"))));
+    writer->CloseWhenDrained();
+  }
+
   void PostEvent(const Http::Request& request, Http::ResponseWriter& response,
                  absl::string_view encoded_stream) {
     EdgeServer& s = *server_;
@@ -362,10 +399,16 @@ class EdgeServer::Handler final : public Http::Handler {
     s.streams_[id] = Stream{*connection, writer, ip};
   }
 
+  // What onInput keeps of the raw request: its line (for the repeated query
+  // parameters) and its head (for Content-Length, checked before the body).
   struct RequestLine {
     std::string text;
     bool done = false;
+    std::string head;
+    bool head_done = false;
+    bool rejected = false;
   };
+  static constexpr size_t kMaxHead = 16 * 1024;
   static constexpr char kLineKey[] = "herald.request-line";
 
   EdgeServer* server_;
@@ -426,7 +469,7 @@ absl::Status EdgeServer::Start() {
     endpoint_->init(Http::Endpoint::options()
                         .threads(options_.threads)
                         .flags(Tcp::Options::ReuseAddr | Tcp::Options::ReusePort)
-                        .maxRequestSize(16 * 1024)
+                        .maxRequestSize(16 * 1024 + options_.max_body_bytes)
                         // Streams are marked idle; idle peers are closed this long after
                         // their last request, so it must outlast any stream.
                         .keepaliveTimeout(std::chrono::hours(24 * 365)));

@@ -49,6 +49,9 @@ struct EdgeOptions {
   // herald-publisher, for POSTed events.
   std::string publisher = "127.0.0.1:7001";
   absl::Duration publish_timeout = absl::Seconds(10);
+  // Larger request bodies get 413 as soon as their Content-Length is seen;
+  // the body is never read.
+  size_t max_body_bytes = 1 << 20;
 };
 
 class EdgeServer final {

@@ -18,6 +18,8 @@
 
 ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher, for POSTed events");
+ABSL_FLAG(int64_t, max_body_bytes, 1 << 20,
+          "Largest request body; a larger Content-Length gets 413 before the body is read");
 ABSL_FLAG(absl::Duration, publish_timeout, absl::Seconds(10),
           "Deadline of the Publish call behind a POSTed event (then 504)");
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
@@ -105,6 +107,7 @@ int Run() {
   options.retry_ms = absl::GetFlag(FLAGS_retry_ms);
   options.publisher = absl::GetFlag(FLAGS_publisher);
   options.publish_timeout = absl::GetFlag(FLAGS_publish_timeout);
+  options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes));
   EdgeServer server(options, hub, metrics);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::critical("{}", s);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -120,6 +122,22 @@ absl::StatusOr<PostEventRequest> ParsePostEvent(absl::string_view encoded_stream
   if (data == members->end()) return absl::InvalidArgumentError("the body has no \"data\"");
   out.data = std::string(data->second);
   return out;
+}
+
+std::optional<uint64_t> ContentLengthOf(absl::string_view head) {
+  for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos ||
+        !absl::EqualsIgnoreCase(line.substr(0, colon), "content-length")) {
+      continue;
+    }
+    uint64_t length = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(colon + 1)), &length)) {
+      return std::nullopt;
+    }
+    return length;
+  }
+  return std::nullopt;
 }
 
 }  // namespace herald::edge

@@ -52,6 +52,10 @@ struct PostEventRequest {
 absl::StatusOr<PostEventRequest> ParsePostEvent(absl::string_view encoded_stream,
                                                 absl::string_view body);
 
+// The Content-Length of a request head (request line and headers, up to the
+// blank line); nullopt if there is none or it is not a number.
+std::optional<uint64_t> ContentLengthOf(absl::string_view head);
+
 // RFC 3986 percent-decoding; with `plus_is_space`, '+' decodes to ' ' (form
 // encoding, used in query strings). InvalidArgument for a bad escape.
 absl::StatusOr<std::string> PercentDecode(absl::string_view text, bool plus_is_space);

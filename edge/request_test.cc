@@ -81,5 +81,12 @@ TEST(PostEventTest, RefusalsNameTheProblem) {
   }
 }
 
+TEST(ContentLengthTest, FromTheHead) {
+  EXPECT_EQ(ContentLengthOf("POST /x HTTP/1.1\r\nHost: a\r\ncontent-LENGTH:  1234 \r\n\r\n"),
+            1234u);
+  EXPECT_FALSE(ContentLengthOf("POST /x HTTP/1.1\r\nHost: a\r\n\r\n").has_value());
+  EXPECT_FALSE(ContentLengthOf("POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n").has_value());
+}
+
 }  // namespace
 }  // namespace herald::edge

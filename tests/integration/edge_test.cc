@@ -1,6 +1,9 @@
 // herald-edge over real HTTP, in front of a real fanout, publisher and Kafka.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -32,6 +35,8 @@ using ::herald::testing::StreamOf;
 using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
+
+int64_t RssKiB(int pid);
 
 std::string Target(const std::vector<std::string>& streams, const std::string& extra = "") {
   std::string target = "/v1/events?";
@@ -190,6 +195,50 @@ TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
   EXPECT_EQ(mesh.EdgeMetric("herald_edge_posts_total"), 1);
   // The edge still serves its stream.
   EXPECT_FALSE((*client)->ended());
+}
+
+TEST(EdgePostTest, ABodyOverTheLimitGets413WithoutBeingRead) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge({"--max_body_bytes=65536"}).ok());
+  const int64_t rss_before = RssKiB(mesh.edge().pid());
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(mesh.edge_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  // 100 MB announced; the client sends the first 64 KB of it.
+  const std::string head =
+      "POST /v1/streams/s/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 104857600\r\n\r\n";
+  const std::string chunk(65536, 'x');
+  ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  (void)send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) answer.append(buffer, n);
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 413 Payload Too Large"));
+  EXPECT_THAT(answer, HasSubstr("at most 65536"));
+  // More body: the edge reads none of it into memory (the connection is gone).
+  int64_t sent = 0;
+  for (int i = 0; i < 128; ++i) {
+    const ssize_t w = send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (w <= 0) break;
+    sent += w;
+  }
+  close(fd);
+  const int64_t rss_after = RssKiB(mesh.edge().pid());
+  std::printf(
+      "413 after the head; client managed to send %lld more bytes; edge RSS %lld -> %lld KiB\n",
+      static_cast<long long>(sent), static_cast<long long>(rss_before),
+      static_cast<long long>(rss_after));
+  EXPECT_LT(rss_after - rss_before, 2048) << "the edge buffered the refused body";
+  EXPECT_THAT(mesh.EdgeGet("/healthz"), HasSubstr(" 200 "));
 }
 
 // A browser-like client: follows its streams over SSE, cuts its own
