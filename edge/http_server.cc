@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -28,7 +29,17 @@ constexpr char kSseHead[] =
     "Cache-Control: no-cache, no-transform\r\n"
     "Connection: keep-alive\r\n"
     "X-Accel-Buffering: no\r\n"
-    "Transfer-Encoding: chunked\r\n\r\n";
+    "Transfer-Encoding: chunked\r\n";
+
+constexpr char kCorsAllowHeaders[] =
+    "Content-Type, Authorization, Idempotency-Key, traceparent, Last-Event-ID";
+
+// CORS header lines for a response written outside Pistache.
+std::string CorsLines(const std::optional<std::string>& origin) {
+  if (!origin.has_value()) return "";
+  return absl::StrCat("Access-Control-Allow-Origin: ", *origin,
+                      "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+}
 
 void SendJson(Http::ResponseWriter& response, Http::Code code, absl::string_view error,
               absl::string_view message) {
@@ -68,11 +79,11 @@ const char* Reason(int status) {
 }
 
 // A whole JSON response, for writing outside Pistache; the connection closes
-// after it.
-std::string JsonResponse(int status, const std::string& body) {
+// after it. `extra` holds whole header lines.
+std::string JsonResponse(int status, const std::string& body, const std::string& extra = "") {
   return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status),
                       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-                      "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body);
+                      "\r\nCache-Control: no-store\r\nConnection: close\r\n", extra, "\r\n", body);
 }
 
 // One Publisher.Publish for a POSTed event, alive until its callback.
@@ -81,9 +92,27 @@ struct PublishCall {
   v1::PublishRequest request;
   v1::PublishResponse response;
   std::shared_ptr<SocketWriter> writer;
+  std::string cors;  // header lines for the answer
 };
 
-// Pistache writes only typed headers; Retry-After is not among its own.
+// Pistache writes only typed headers: these are the ones it lacks.
+#define HERALD_TEXT_HEADER(Class, HeaderName)                            \
+  class Class final : public Http::Header::Header {                      \
+   public:                                                               \
+    NAME(HeaderName)                                                     \
+    explicit Class(std::string value = "") : value_(std::move(value)) {} \
+    void parse(const std::string& text) override { value_ = text; }      \
+    void write(std::ostream& os) const override { os << value_; }        \
+                                                                         \
+   private:                                                              \
+    std::string value_;                                                  \
+  };
+HERALD_TEXT_HEADER(Vary, "Vary")
+HERALD_TEXT_HEADER(AllowCredentials, "Access-Control-Allow-Credentials")
+HERALD_TEXT_HEADER(MaxAge, "Access-Control-Max-Age")
+#undef HERALD_TEXT_HEADER
+
+// Retry-After, likewise.
 class RetryAfter final : public Http::Header::Header {
  public:
   NAME("Retry-After")
@@ -184,6 +213,19 @@ class EdgeServer::Handler final : public Http::Handler {
 
   void onRequest(const Http::Request& request, Http::ResponseWriter response) override {
     const std::string& path = request.resource();
+    current_origin_.reset();
+    if (auto origin = request.headers().tryGetRaw("Origin"); origin.has_value()) {
+      current_origin_ = server_->AllowedOrigin(origin->value());
+      if (request.method() == Http::Method::Options) {
+        Preflight(request, response, origin->value());
+        return;
+      }
+    }
+    if (current_origin_.has_value()) {
+      response.headers().add<Http::Header::AccessControlAllowOrigin>(*current_origin_);
+      response.headers().add<AllowCredentials>("true");
+      response.headers().add<Vary>("Origin");
+    }
     static constexpr absl::string_view kStreams = "/v1/streams/";
     static constexpr absl::string_view kEvents = "/events";
     if (absl::StartsWith(path, kStreams) && absl::EndsWith(path, kEvents) &&
@@ -238,6 +280,24 @@ class EdgeServer::Handler final : public Http::Handler {
   }
 
  private:
+  // A CORS preflight: 204 for an allowed origin, 403 otherwise.
+  void Preflight(const Http::Request& request, Http::ResponseWriter& response,
+                 const std::string& origin) {
+    if (!current_origin_.has_value()) {
+      SendJson(response, Http::Code::Forbidden, "permission_denied",
+               absl::StrCat("origin ", origin, " may not use this edge"));
+      return;
+    }
+    response.headers().add<Http::Header::AccessControlAllowOrigin>(*current_origin_);
+    response.headers().add<AllowCredentials>("true");
+    response.headers().add<Vary>("Origin");
+    response.headers().add<Http::Header::AccessControlAllowMethods>("GET, POST, OPTIONS");
+    response.headers().add<Http::Header::AccessControlAllowHeaders>(kCorsAllowHeaders);
+    response.headers().add<MaxAge>("600");
+    (void)request;
+    response.send(Http::Code::No_Content);
+  }
+
   // 413 for a body over the limit, written with the edge's own writer; the
   // connection closes after it and nothing more is read from it.
   void RefuseBody(const std::shared_ptr<Tcp::Peer>& peer, uint64_t length) {
@@ -279,7 +339,16 @@ class EdgeServer::Handler final : public Http::Handler {
                "this edge is shutting down; retry");
       return;
     }
+    if (const int wait = s.PostDelay(request.address().host()); wait > 0) {
+      s.rate_limited_.Increment();
+      response.headers().add<RetryAfter>(wait);
+      SendJson(response, Http::Code::Too_Many_Requests, "resource_exhausted",
+               absl::StrCat("more than ", s.options_.post_rate,
+                            " events per second from this client; retry in ", wait, " s"));
+      return;
+    }
     auto* call = new PublishCall();
+    call->cors = CorsLines(current_origin_);
     v1::Event* event = call->request.mutable_event();
     event->set_stream(parsed->stream);
     event->set_type(parsed->type);
@@ -310,15 +379,17 @@ class EdgeServer::Handler final : public Http::Handler {
             s.posted_.Increment();
             const v1::Position& at = call->response.position();
             answer = JsonResponse(
-                201, absl::StrCat("{\"id\":", common::JsonQuote(call->response.cursor()),
-                                  ",\"stream\":", common::JsonQuote(call->request.event().stream()),
-                                  ",\"partition\":", at.partition(), ",\"offset\":", at.offset(),
-                                  "}\n"));
+                201,
+                absl::StrCat("{\"id\":", common::JsonQuote(call->response.cursor()),
+                             ",\"stream\":", common::JsonQuote(call->request.event().stream()),
+                             ",\"partition\":", at.partition(), ",\"offset\":", at.offset(), "}\n"),
+                call->cors);
           } else {
             s.post_failures_.Increment();
             answer = JsonResponse(common::HttpStatusForGrpc(status.error_code()),
                                   common::JsonErrorBody(common::GrpcCodeName(status.error_code()),
-                                                        status.error_message()));
+                                                        status.error_message()),
+                                  call->cors);
           }
           call->writer->WriteRaw(answer);
           call->writer->CloseWhenDrained();
@@ -384,7 +455,9 @@ class EdgeServer::Handler final : public Http::Handler {
     // this writer first.
     auto writer =
         std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
-    if (!writer->WriteRaw(kSseHead)) return release();
+    if (!writer->WriteRaw(absl::StrCat(kSseHead, CorsLines(current_origin_), "\r\n"))) {
+      return release();
+    }
     // The response is ours now: keep Pistache's header timeout from writing a
     // 408 into it (see README.md).
     peer->setIdle(true);
@@ -415,6 +488,7 @@ class EdgeServer::Handler final : public Http::Handler {
   // The request being handled (onRequest runs inside onInput, on this thread).
   std::shared_ptr<Tcp::Peer> current_peer_;
   std::string current_line_;
+  std::optional<std::string> current_origin_;  // when CORS allows it
 };
 
 EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
@@ -428,7 +502,9 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
           metrics.AddCounter("herald_edge_bad_requests_total", "Requests refused with 400 or 415")),
       posted_(metrics.AddCounter("herald_edge_posts_total", "Events POSTed and published")),
       post_failures_(metrics.AddCounter("herald_edge_post_failures_total",
-                                        "POSTed events the publisher refused or did not answer")) {
+                                        "POSTed events the publisher refused or did not answer")),
+      rate_limited_(metrics.AddCounter("herald_edge_rate_limited_total",
+                                       "POSTs refused with 429 (per-client rate limit)")) {
   metrics.AddCollector("herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
                        [this](const common::Emit& emit) {
                          absl::MutexLock lock(&mu_);
@@ -481,6 +557,35 @@ absl::Status EdgeServer::Start() {
   }
   heartbeat_ = std::thread([this] { Heartbeats(); });
   return absl::OkStatus();
+}
+
+std::optional<std::string> EdgeServer::AllowedOrigin(const std::string& origin) const {
+  for (const std::string& allowed : options_.cors_origins) {
+    if (allowed == "*" || allowed == origin) return origin;
+  }
+  return std::nullopt;
+}
+
+int EdgeServer::PostDelay(const std::string& client) {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&buckets_mu_);
+  if (buckets_.size() > 100'000) {
+    // Forget clients whose buckets have refilled: bounded memory.
+    absl::erase_if(buckets_, [&](const auto& b) {
+      return b.second.tokens + absl::ToDoubleSeconds(now - b.second.updated) * options_.post_rate >=
+             options_.post_burst;
+    });
+  }
+  auto [it, created] = buckets_.try_emplace(client, Bucket{options_.post_burst, now});
+  Bucket& b = it->second;
+  b.tokens = std::min(options_.post_burst,
+                      b.tokens + absl::ToDoubleSeconds(now - b.updated) * options_.post_rate);
+  b.updated = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return 0;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / options_.post_rate)));
 }
 
 int EdgeServer::port() const { return static_cast<uint16_t>(endpoint_->getPort()); }

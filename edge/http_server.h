@@ -17,8 +17,10 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -52,6 +54,13 @@ struct EdgeOptions {
   // Larger request bodies get 413 as soon as their Content-Length is seen;
   // the body is never read.
   size_t max_body_bytes = 1 << 20;
+  // Origins whose pages may read the edge's answers (CORS, credentials
+  // allowed); "*" for any. Empty: no CORS headers.
+  std::vector<std::string> cors_origins;
+  // POSTs per second per client address, with bursts up to `post_burst`
+  // (429 with Retry-After past them).
+  double post_rate = 100;
+  double post_burst = 200;
 };
 
 class EdgeServer final {
@@ -76,6 +85,10 @@ class EdgeServer final {
     std::string ip;
   };
   void Heartbeats();
+  // The request's Origin if CORS allows it.
+  std::optional<std::string> AllowedOrigin(const std::string& origin) const;
+  // 0 if a POST from `client` may go now, else the seconds to wait.
+  int PostDelay(const std::string& client);
 
   const EdgeOptions options_;
   Hub& hub_;
@@ -94,6 +107,12 @@ class EdgeServer final {
   // reactor thread): aborted if the client goes first.
   absl::flat_hash_map<size_t, std::shared_ptr<SocketWriter>> posts_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<v1::Publisher::Stub> publisher_;
+  struct Bucket {
+    double tokens = 0;
+    absl::Time updated;
+  };
+  absl::Mutex buckets_mu_;
+  absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(buckets_mu_);
   std::atomic<int> calls_in_flight_{0};
 
   common::Counter& accepted_;
@@ -101,6 +120,7 @@ class EdgeServer final {
   common::Counter& bad_requests_;
   common::Counter& posted_;
   common::Counter& post_failures_;
+  common::Counter& rate_limited_;
 };
 
 }  // namespace herald::edge

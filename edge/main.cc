@@ -20,6 +20,11 @@ ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher, for POSTed events");
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20,
           "Largest request body; a larger Content-Length gets 413 before the body is read");
+ABSL_FLAG(std::vector<std::string>, cors_origins, {},
+          "Origins (e.g. https://dash.example.com) whose pages may read the edge's answers; * for "
+          "any; empty: no CORS headers");
+ABSL_FLAG(double, post_rate, 100, "POSTs per second per client address (then 429)");
+ABSL_FLAG(double, post_burst, 200, "POSTs a client may send at once before the rate applies");
 ABSL_FLAG(absl::Duration, publish_timeout, absl::Seconds(10),
           "Deadline of the Publish call behind a POSTed event (then 504)");
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
@@ -108,6 +113,13 @@ int Run() {
   options.publisher = absl::GetFlag(FLAGS_publisher);
   options.publish_timeout = absl::GetFlag(FLAGS_publish_timeout);
   options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes));
+  options.cors_origins = absl::GetFlag(FLAGS_cors_origins);
+  options.post_rate = absl::GetFlag(FLAGS_post_rate);
+  options.post_burst = absl::GetFlag(FLAGS_post_burst);
+  if (options.post_rate <= 0 || options.post_burst < 1) {
+    spdlog::critical("--post_rate must be > 0 and --post_burst >= 1");
+    return 2;
+  }
   EdgeServer server(options, hub, metrics);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::critical("{}", s);

@@ -241,6 +241,43 @@ TEST(EdgePostTest, ABodyOverTheLimitGets413WithoutBeingRead) {
   EXPECT_THAT(mesh.EdgeGet("/healthz"), HasSubstr(" 200 "));
 }
 
+TEST(EdgePostTest, CorsForConfiguredOriginsAndAPerClientRateLimit) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(
+      mesh.StartEdge({"--cors_origins=https://dash.example", "--post_rate=0.01", "--post_burst=2"})
+          .ok());
+  // Preflight from the configured origin, and from another.
+  const std::string preflight = mesh.EdgeRequest(
+      "OPTIONS /v1/streams/s/events HTTP/1.1\r\nHost: x\r\nOrigin: https://dash.example\r\n"
+      "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(preflight, HasSubstr(" 204 "));
+  EXPECT_THAT(preflight, HasSubstr("Access-Control-Allow-Origin: https://dash.example"));
+  EXPECT_THAT(preflight, HasSubstr("Access-Control-Allow-Methods: GET, POST, OPTIONS"));
+  EXPECT_THAT(preflight, HasSubstr("Idempotency-Key"));
+  const std::string foreign = mesh.EdgeRequest(
+      "OPTIONS /v1/streams/s/events HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+      "Connection: close\r\n\r\n");
+  EXPECT_THAT(foreign, HasSubstr(" 403 "));
+  EXPECT_THAT(foreign, ::testing::Not(HasSubstr("Access-Control-Allow-Origin")));
+  // The stream's head and a POST's answer carry the header for that origin.
+  auto sse = SseClient::Connect(mesh.edge_port(), Target({"cors/s"}),
+                                {{"Origin", "https://dash.example"}});
+  ASSERT_TRUE(sse.ok());
+  EXPECT_THAT((*sse)->head(), HasSubstr("Access-Control-Allow-Origin: https://dash.example"));
+  const std::string json = "Content-Type: application/json\r\nOrigin: https://dash.example\r\n";
+  const std::string body = R"({"type":"t","data":1})";
+  const std::string first = mesh.EdgePost("/v1/streams/cors%2Fs/events", body, json);
+  EXPECT_THAT(first, HasSubstr(" 201 "));
+  EXPECT_THAT(first, HasSubstr("Access-Control-Allow-Origin: https://dash.example"));
+  // A burst of 2, then one per 100 s: the third is refused.
+  EXPECT_THAT(mesh.EdgePost("/v1/streams/cors%2Fs/events", body, json), HasSubstr(" 201 "));
+  const std::string limited = mesh.EdgePost("/v1/streams/cors%2Fs/events", body, json);
+  EXPECT_THAT(limited, HasSubstr(" 429 "));
+  EXPECT_THAT(limited, HasSubstr("Retry-After: "));
+  EXPECT_EQ(mesh.EdgeMetric("herald_edge_rate_limited_total"), 1);
+}
+
 // A browser-like client: follows its streams over SSE, cuts its own
 // connection at random points and reconnects with Last-Event-ID, and
 // reconnects the same way when the edge goes away.

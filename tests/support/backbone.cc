@@ -169,6 +169,10 @@ absl::Status Backbone::StartEdge(std::vector<std::string> args) {
 
 std::string Backbone::EdgeGet(const std::string& path) { return HttpGet(edge_port_, path); }
 
+std::string Backbone::EdgeRequest(const std::string& request) {
+  return HttpExchange(edge_port_, request);
+}
+
 std::string Backbone::EdgePost(const std::string& path, const std::string& body,
                                const std::string& headers) {
   return HttpExchange(edge_port_, absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\n", headers,

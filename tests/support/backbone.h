@@ -46,6 +46,8 @@ class Backbone final {
   int edge_port() const { return edge_port_; }
   // GET on the edge; returns the whole response (head and body).
   std::string EdgeGet(const std::string& path);
+  // `request` (whole, as sent) to the edge; the whole response.
+  std::string EdgeRequest(const std::string& request);
   // POST on the edge; `headers` are whole lines ("Content-Type: ...\r\n").
   // Returns the whole response.
   std::string EdgePost(const std::string& path, const std::string& body,
