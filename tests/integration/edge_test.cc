@@ -402,34 +402,54 @@ class Fleet {
   std::vector<std::vector<std::string>> follows_;
 };
 
+std::vector<std::string> StreamNames(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(absl::StrCat(prefix, i));
+  return out;
+}
+
+// PublishInterleaved on a thread of its own, counting acknowledgements.
+class Publishing {
+ public:
+  Publishing(Backbone& mesh, const std::vector<std::string>& streams, int per_stream)
+      : thread_([&mesh, streams, per_stream, this] {
+          mesh.PublishInterleaved(streams, per_stream, [this](int n) { acked_.store(n); });
+        }) {}
+  ~Publishing() { Join(); }
+  // Waits until `n` events were acknowledged.
+  bool AwaitAcked(int n) {
+    return WaitFor([&] { return acked_.load() >= n; }, absl::Seconds(180));
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<int> acked_{0};
+  std::thread thread_;
+};
+
 TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
   ASSERT_TRUE(mesh.StartEdge().ok());
   constexpr int kStreams = 50;
   constexpr int kPerStream = 400;  // 20,000 events
-  std::vector<std::string> streams;
-  for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("web/s", i));
+  const std::vector<std::string> streams = StreamNames("web/s", kStreams);
   Fleet fleet(mesh, streams, 10, 3, 10, kPerStream, 5);
   SCOPED_TRACE(absl::StrCat("seed ", fleet.seed()));
   fleet.Begin();
-
-  std::atomic<int> published{0};
-  std::thread publisher([&] {
-    mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { published.store(acked); });
-  });
-  ASSERT_TRUE(
-      WaitFor([&] { return published.load() >= kStreams * kPerStream / 3; }, absl::Seconds(180)));
+  Publishing publishing(mesh, streams, kPerStream);
+  ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream / 3));
   mesh.edge().Kill(SIGKILL);
   ASSERT_TRUE(mesh.edge().Wait(absl::Seconds(30)).ok());
   ASSERT_TRUE(mesh.StartEdge().ok());
-  ASSERT_TRUE(WaitFor([&] { return published.load() >= kStreams * kPerStream * 2 / 3; },
-                      absl::Seconds(180)));
+  ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream * 2 / 3));
   mesh.fanout().Kill(SIGKILL);
   ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
   absl::Status restarted = mesh.StartFanout();
   ASSERT_TRUE(restarted.ok()) << restarted;
-  publisher.join();
+  publishing.Join();
   fleet.Join();
   fleet.ExpectExact();
 }
@@ -442,21 +462,16 @@ TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
       mesh.StartEdge({"--fanout=" + mesh.fanout_address() + "," + mesh.replica_address()}).ok());
   constexpr int kStreams = 12;
   constexpr int kPerStream = 250;  // 3,000 events
-  std::vector<std::string> streams;
-  for (int i = 0; i < kStreams; ++i) streams.push_back(absl::StrCat("fo/s", i));
+  const std::vector<std::string> streams = StreamNames("fo/s", kStreams);
   Fleet fleet(mesh, streams, 4, 4, 4, kPerStream, 2);
   SCOPED_TRACE(absl::StrCat("seed ", fleet.seed()));
   fleet.Begin();
-  std::atomic<int> published{0};
-  std::thread publisher([&] {
-    mesh.PublishInterleaved(streams, kPerStream, [&](int acked) { published.store(acked); });
-  });
-  ASSERT_TRUE(
-      WaitFor([&] { return published.load() >= kStreams * kPerStream / 2; }, absl::Seconds(120)));
+  Publishing publishing(mesh, streams, kPerStream);
+  ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream / 2));
   // The edge is attached to the first replica; it goes for good.
   mesh.fanout().Kill(SIGKILL);
   ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
-  publisher.join();
+  publishing.Join();
   fleet.Join();
   fleet.ExpectExact();
   EXPECT_EQ(mesh.EdgeMetric("herald_edge_upstream_connected"), 1);
