@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -59,16 +60,22 @@ const char* Reason(int status) {
       return "Forbidden";
     case 404:
       return "Not Found";
+    case 405:
+      return "Method Not Allowed";
     case 409:
       return "Conflict";
     case 413:
       return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
     case 429:
       return "Too Many Requests";
     case 499:
       return "Client Closed Request";
     case 501:
       return "Not Implemented";
+    case 200:
+      return "OK";
     case 503:
       return "Service Unavailable";
     case 504:
@@ -84,6 +91,15 @@ std::string JsonResponse(int status, const std::string& body, const std::string&
   return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status),
                       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
                       "\r\nCache-Control: no-store\r\nConnection: close\r\n", extra, "\r\n", body);
+}
+
+// Whether `value` may travel as gRPC metadata (printable ASCII, bounded).
+bool IsMetadataValue(absl::string_view value) {
+  if (value.empty() || value.size() > 512) return false;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 // One Publisher.Publish for a POSTed event, alive until its callback.
@@ -110,6 +126,7 @@ struct PublishCall {
 HERALD_TEXT_HEADER(Vary, "Vary")
 HERALD_TEXT_HEADER(AllowCredentials, "Access-Control-Allow-Credentials")
 HERALD_TEXT_HEADER(MaxAge, "Access-Control-Max-Age")
+HERALD_TEXT_HEADER(WwwAuthenticate, "WWW-Authenticate")
 #undef HERALD_TEXT_HEADER
 
 // Retry-After, likewise.
@@ -227,6 +244,7 @@ class EdgeServer::Handler final : public Http::Handler {
       response.headers().add<Vary>("Origin");
     }
     static constexpr absl::string_view kStreams = "/v1/streams/";
+    static constexpr absl::string_view kRpc = "/v1/rpc/";
     static constexpr absl::string_view kEvents = "/events";
     if (absl::StartsWith(path, kStreams) && absl::EndsWith(path, kEvents) &&
         path.size() > kStreams.size() + kEvents.size()) {
@@ -238,6 +256,8 @@ class EdgeServer::Handler final : public Http::Handler {
       PostEvent(request, response,
                 absl::string_view(path).substr(kStreams.size(),
                                                path.size() - kStreams.size() - kEvents.size()));
+    } else if (absl::StartsWith(path, kRpc)) {
+      Rpc(request, response, absl::string_view(path).substr(kRpc.size()));
     } else if (path == "/v1/events") {
       if (request.method() != Http::Method::Get) {
         SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
@@ -303,6 +323,19 @@ class EdgeServer::Handler final : public Http::Handler {
   void RefuseBody(const std::shared_ptr<Tcp::Peer>& peer, uint64_t length) {
     EdgeServer& s = *server_;
     s.bad_requests_.Increment();
+    std::shared_ptr<SocketWriter> writer = AnswerLater(peer);
+    Answer(s, *writer,
+           JsonResponse(413, common::JsonErrorBody(
+                                 "payload_too_large",
+                                 absl::StrCat("the body is ", length, " bytes; at most ",
+                                              s.options_.max_body_bytes, " are accepted"))));
+  }
+
+  // Takes the answer on `peer` over from Pistache, for writing from another
+  // thread (see README.md); the connection closes after it. Pistache must not
+  // time the request out meanwhile. Each AnswerLater gets one Answer.
+  std::shared_ptr<SocketWriter> AnswerLater(const std::shared_ptr<Tcp::Peer>& peer) {
+    EdgeServer& s = *server_;
     auto writer =
         std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
     peer->setIdle(true);
@@ -310,27 +343,203 @@ class EdgeServer::Handler final : public Http::Handler {
       absl::MutexLock lock(&s.mu_);
       s.posts_[peer->getID()] = writer;
     }
-    writer->WriteRaw(JsonResponse(
-        413, common::JsonErrorBody("payload_too_large",
-                                   absl::StrCat("the body is ", length, " bytes; at most ",
-                                                s.options_.max_body_bytes, " are accepted"))));
-    writer->CloseWhenDrained();
+    ++s.calls_in_flight_;
+    return writer;
+  }
+
+  static void Answer(EdgeServer& s, SocketWriter& writer, const std::string& text) {
+    writer.WriteRaw(text);
+    writer.CloseWhenDrained();
+    --s.calls_in_flight_;
+  }
+
+  // The request's principal: true with `who` set, or left empty when there
+  // is no token; false after answering 401 for a token that does not verify.
+  bool Authenticate(const Http::Request& request, Http::ResponseWriter& response,
+                    std::optional<Principal>* who) {
+    const Authenticator* auth = server_->options_.auth;
+    if (auth == nullptr || !auth->enabled()) return true;
+    std::optional<std::string> authorization;
+    if (auto typed = request.headers().tryGet<Http::Header::Authorization>(); typed != nullptr) {
+      authorization = typed->value();
+    } else if (auto raw = request.headers().tryGetRaw("Authorization"); raw.has_value()) {
+      authorization = raw->value();
+    }
+    std::optional<std::string> cookie;
+    if (request.cookies().has("herald_token")) {
+      cookie = absl::StrCat("herald_token=", request.cookies().get("herald_token").value);
+    }
+    const std::optional<std::string> token = TokenFromHeaders(authorization, cookie);
+    if (!token.has_value()) return true;
+    absl::StatusOr<Principal> verified = auth->Verify(*token);
+    if (!verified.ok()) {
+      Deny(response, verified.status());
+      return false;
+    }
+    *who = std::move(*verified);
+    return true;
+  }
+
+  // True if `allowed` is OK; otherwise answers 401 or 403.
+  bool Permit(const absl::Status& allowed, Http::ResponseWriter& response) {
+    if (allowed.ok()) return true;
+    Deny(response, allowed);
+    return false;
+  }
+
+  void Deny(Http::ResponseWriter& response, const absl::Status& status) {
+    EdgeServer& s = *server_;
+    if (absl::IsPermissionDenied(status)) {
+      s.forbidden_.Increment();
+      SendJson(response, Http::Code::Forbidden, "permission_denied", status.message());
+      return;
+    }
+    const absl::string_view reason = Authenticator::ReasonOf(status);
+    s.auth_failures_.at(std::string(reason))->Increment();
+    response.headers().add<WwwAuthenticate>(
+        reason == "missing" ? std::string(R"(Bearer realm="herald")")
+                            : absl::StrCat(R"(Bearer realm="herald", error="invalid_token")"));
+    SendJson(response, Http::Code::Unauthorized, "unauthenticated", status.message());
+  }
+
+  static const Principal* Who(const std::optional<Principal>& who) {
+    return who.has_value() ? &*who : nullptr;
+  }
+
+  // The POST rate limit's key: the subject, or the address without a token.
+  static std::string RateKey(const std::optional<Principal>& who, const Http::Request& request) {
+    return who.has_value() ? absl::StrCat("sub ", who->subject)
+                           : absl::StrCat("ip ", request.address().host());
+  }
+
+  // 429 with Retry-After if the client is over its POST rate; false then.
+  bool WithinRate(const std::string& key, Http::ResponseWriter& response) {
+    EdgeServer& s = *server_;
+    const int wait = s.PostDelay(key);
+    if (wait == 0) return true;
+    s.rate_limited_.Increment();
+    response.headers().add<RetryAfter>(wait);
+    SendJson(response, Http::Code::Too_Many_Requests, "resource_exhausted",
+             absl::StrCat("more than ", s.options_.post_rate, " requests per second from ",
+                          absl::StartsWith(key, "sub ") ? "this subject" : "this client",
+                          "; retry in ", wait, " s"));
+    return false;
+  }
+
+  bool IsJson(const Http::Request& request, Http::ResponseWriter& response,
+              absl::string_view what) {
+    auto content_type = request.headers().tryGet<Http::Header::ContentType>();
+    if (content_type != nullptr && content_type->mime() == MIME(Application, Json)) return true;
+    server_->bad_requests_.Increment();
+    SendJson(response, Http::Code::Unsupported_Media_Type, "unsupported_media_type",
+             absl::StrCat("send ", what, " as Content-Type: application/json"));
+    return false;
+  }
+
+  void Rpc(const Http::Request& request, Http::ResponseWriter& response, absl::string_view name) {
+    EdgeServer& s = *server_;
+    if (request.method() != Http::Method::Post) {
+      SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
+               "POST the request message as JSON here");
+      return;
+    }
+    if (s.options_.rpc == nullptr) {
+      SendJson(response, Http::Code::Not_Found, "not_found",
+               "no services are routed through this edge (--rpc_routes)");
+      return;
+    }
+    absl::StatusOr<const RpcMethod*> found = s.options_.rpc->Find(name);
+    if (!found.ok()) {
+      const auto code = static_cast<grpc::StatusCode>(found.status().code());
+      SendJson(response, static_cast<Http::Code>(common::HttpStatusForGrpc(code)),
+               common::GrpcCodeName(code), found.status().message());
+      return;
+    }
+    const RpcMethod& method = **found;
+    std::optional<Principal> who;
+    if (!Authenticate(request, response, &who)) return;
+    if (s.options_.auth != nullptr &&
+        !Permit(s.options_.auth->MayCall(Who(who), method.name), response)) {
+      return;
+    }
+    if (!IsJson(request, response, "the request message")) return;
+    absl::StatusOr<std::string> bytes = s.options_.rpc->EncodeRequest(method, request.body());
+    if (!bytes.ok()) {
+      s.bad_requests_.Increment();
+      SendJson(response, Http::Code::Bad_Request, "invalid_argument", bytes.status().message());
+      return;
+    }
+    RpcCallOptions options;
+    absl::Duration timeout = method.timeout;
+    if (auto header = request.headers().tryGetRaw("Grpc-Timeout"); header.has_value()) {
+      absl::StatusOr<absl::Duration> asked = ParseGrpcTimeout(header->value());
+      if (!asked.ok()) {
+        s.bad_requests_.Increment();
+        SendJson(response, Http::Code::Bad_Request, "invalid_argument", asked.status().message());
+        return;
+      }
+      timeout = std::min(timeout, *asked);
+    }
+    options.deadline = absl::Now() + timeout;
+    for (const char* forwarded : {"Idempotency-Key", "traceparent", "tracestate"}) {
+      auto header = request.headers().tryGetRaw(forwarded);
+      if (!header.has_value()) continue;
+      if (!IsMetadataValue(header->value())) {
+        s.bad_requests_.Increment();
+        SendJson(response, Http::Code::Bad_Request, "invalid_argument",
+                 absl::StrCat(forwarded, ": 1 to 512 printable ASCII characters"));
+        return;
+      }
+      options.metadata.emplace_back(absl::AsciiStrToLower(forwarded), header->value());
+    }
+    if (who.has_value()) {
+      if (!IsMetadataValue(who->subject)) {
+        SendJson(response, Http::Code::Bad_Request, "invalid_argument",
+                 "the token's subject cannot be forwarded (printable ASCII only)");
+        return;
+      }
+      options.metadata.emplace_back("herald-subject", who->subject);
+    }
+    if (s.draining_.load()) {
+      response.headers().add<RetryAfter>(1);
+      SendJson(response, Http::Code::Service_Unavailable, "unavailable",
+               "this edge is shutting down; retry");
+      return;
+    }
+    if (!WithinRate(RateKey(who, request), response)) return;
+    std::shared_ptr<SocketWriter> writer = AnswerLater(current_peer_);
+    s.options_.rpc->Call(
+        method, std::move(*bytes), options,
+        [&s, writer, cors = CorsLines(current_origin_)](grpc::Status status, std::string json) {
+          if (status.ok()) {
+            s.rpc_calls_.Increment();
+            json.push_back('\n');
+            Answer(s, *writer, JsonResponse(200, json, cors));
+          } else {
+            s.rpc_failures_.Increment();
+            Answer(s, *writer,
+                   JsonResponse(common::HttpStatusForGrpc(status.error_code()),
+                                common::JsonErrorBody(common::GrpcCodeName(status.error_code()),
+                                                      status.error_message()),
+                                cors));
+          }
+        });
   }
 
   void PostEvent(const Http::Request& request, Http::ResponseWriter& response,
                  absl::string_view encoded_stream) {
     EdgeServer& s = *server_;
-    auto content_type = request.headers().tryGet<Http::Header::ContentType>();
-    if (content_type == nullptr || content_type->mime() != MIME(Application, Json)) {
-      s.bad_requests_.Increment();
-      SendJson(response, Http::Code::Unsupported_Media_Type, "unsupported_media_type",
-               "send the event as Content-Type: application/json");
-      return;
-    }
+    std::optional<Principal> who;
+    if (!Authenticate(request, response, &who)) return;
+    if (!IsJson(request, response, "the event")) return;
     absl::StatusOr<PostEventRequest> parsed = ParsePostEvent(encoded_stream, request.body());
     if (!parsed.ok()) {
       s.bad_requests_.Increment();
       SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      return;
+    }
+    if (s.options_.auth != nullptr &&
+        !Permit(s.options_.auth->MayPublish(Who(who), parsed->stream), response)) {
       return;
     }
     if (s.draining_.load()) {
@@ -339,14 +548,7 @@ class EdgeServer::Handler final : public Http::Handler {
                "this edge is shutting down; retry");
       return;
     }
-    if (const int wait = s.PostDelay(request.address().host()); wait > 0) {
-      s.rate_limited_.Increment();
-      response.headers().add<RetryAfter>(wait);
-      SendJson(response, Http::Code::Too_Many_Requests, "resource_exhausted",
-               absl::StrCat("more than ", s.options_.post_rate,
-                            " events per second from this client; retry in ", wait, " s"));
-      return;
-    }
+    if (!WithinRate(RateKey(who, request), response)) return;
     auto* call = new PublishCall();
     call->cors = CorsLines(current_origin_);
     v1::Event* event = call->request.mutable_event();
@@ -359,19 +561,10 @@ class EdgeServer::Handler final : public Http::Handler {
     if (auto trace = request.headers().tryGetRaw("traceparent"); trace.has_value()) {
       (*event->mutable_headers())["traceparent"] = trace->value();
     }
+    if (who.has_value()) (*event->mutable_headers())["herald-subject"] = who->subject;
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + s.options_.publish_timeout));
-    // The answer comes on a gRPC thread, so it is written with the edge's own
-    // writer, not Pistache's (see README.md), and the connection closes after
-    // it. Pistache must not time the request out meanwhile.
-    std::shared_ptr<Tcp::Peer> peer = current_peer_;
-    call->writer =
-        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
-    peer->setIdle(true);
-    {
-      absl::MutexLock lock(&s.mu_);
-      s.posts_[peer->getID()] = call->writer;
-    }
-    ++s.calls_in_flight_;
+    // The answer comes on a gRPC thread.
+    call->writer = AnswerLater(current_peer_);
     s.publisher_->async()->Publish(
         &call->context, &call->request, &call->response, [&s, call](grpc::Status status) {
           std::string answer;
@@ -391,10 +584,8 @@ class EdgeServer::Handler final : public Http::Handler {
                                                         status.error_message()),
                                   call->cors);
           }
-          call->writer->WriteRaw(answer);
-          call->writer->CloseWhenDrained();
+          Answer(s, *call->writer, answer);
           delete call;
-          --s.calls_in_flight_;
         });
   }
 
@@ -429,6 +620,12 @@ class EdgeServer::Handler final : public Http::Handler {
     if (!parsed.ok()) {
       s.bad_requests_.Increment();
       SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      return;
+    }
+    std::optional<Principal> who;
+    if (!Authenticate(request, response, &who)) return;
+    if (s.options_.auth != nullptr &&
+        !Permit(s.options_.auth->MaySubscribe(Who(who), parsed->streams), response)) {
       return;
     }
     const std::string ip = request.address().host();
@@ -504,7 +701,19 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
       post_failures_(metrics.AddCounter("herald_edge_post_failures_total",
                                         "POSTed events the publisher refused or did not answer")),
       rate_limited_(metrics.AddCounter("herald_edge_rate_limited_total",
-                                       "POSTs refused with 429 (per-client rate limit)")) {
+                                       "POSTs refused with 429 (per-subject rate limit)")),
+      rpc_calls_(metrics.AddCounter("herald_edge_rpc_calls_total",
+                                    "/v1/rpc calls the service answered with OK")),
+      rpc_failures_(metrics.AddCounter("herald_edge_rpc_failures_total",
+                                       "/v1/rpc calls that ended with a gRPC error")),
+      forbidden_(metrics.AddCounter("herald_edge_forbidden_total",
+                                    "Requests refused with 403 (not granted by the token)")) {
+  for (const char* reason :
+       {"missing", "malformed", "algorithm", "signature", "expired", "not_yet_valid", "claims"}) {
+    auth_failures_[reason] =
+        &metrics.AddCounter("herald_edge_auth_failures_total",
+                            "Requests refused with 401, by reason", {{"reason", reason}});
+  }
   metrics.AddCollector("herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
                        [this](const common::Emit& emit) {
                          absl::MutexLock lock(&mu_);

@@ -2,6 +2,7 @@
 //
 //   GET /v1/events?stream=A&stream=B[&rewind=N][&lastEventId=C]   Server-Sent Events
 //   POST /v1/streams/{stream}/events   {"type": ..., "data": ...} -> Publisher.Publish, 201
+//   POST /v1/rpc/{package.Service}/{Method}   JSON -> unary gRPC to the routed service -> JSON
 //   GET /healthz   GET /readyz   GET /metrics
 //
 // A stream's bytes bypass Pistache's writer (see socket_writer.h); Pistache
@@ -9,6 +10,12 @@
 // connection cap (503 with Retry-After), streams per connection and rewind
 // (400 with a JSON body), queued bytes per connection (slow clients are
 // dropped and resume from their cursor).
+//
+// Every request that opens, publishes or calls is authenticated (auth.h):
+// 401 for a missing or bad token where one is needed, 403 for a token that
+// does not grant it, whole requests only (a stream set with one forbidden
+// stream is refused). The POST rate limit applies per subject, or per client
+// address without a token.
 //
 // Lifecycle: Start(), then Drain() on SIGTERM (readiness off, new streams
 // refused, open streams closed over the drain window with jittered retry:
@@ -26,10 +33,12 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/publisher.grpc.pb.h"
 #include "hub.h"
 #include "request.h"
+#include "rpc.h"
 #include "socket_writer.h"
 
 namespace Pistache::Http {
@@ -61,6 +70,10 @@ struct EdgeOptions {
   // (429 with Retry-After past them).
   double post_rate = 100;
   double post_burst = 200;
+  // Who may do what; null: authentication off.
+  const Authenticator* auth = nullptr;
+  // Services behind /v1/rpc; null: none.
+  const RpcGateway* rpc = nullptr;
 };
 
 class EdgeServer final {
@@ -121,6 +134,10 @@ class EdgeServer final {
   common::Counter& posted_;
   common::Counter& post_failures_;
   common::Counter& rate_limited_;
+  common::Counter& rpc_calls_;
+  common::Counter& rpc_failures_;
+  common::Counter& forbidden_;
+  absl::flat_hash_map<std::string, common::Counter*> auth_failures_;  // by reason
 };
 
 }  // namespace herald::edge

@@ -15,6 +15,7 @@
 #include "http_server.h"
 #include "hub.h"
 #include "payload.h"
+#include "rpc.h"
 
 ABSL_FLAG(std::string, http_address, "0.0.0.0:8080", "Where browsers connect");
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher, for POSTed events");
@@ -50,6 +51,25 @@ ABSL_FLAG(std::string, descriptor_set, "",
 ABSL_FLAG(absl::Duration, attach_wait, absl::Seconds(30),
           "At start, how long to wait for a fanout before serving HTTP anyway (a browser "
           "refused with 503 would not retry)");
+ABSL_FLAG(std::vector<std::string>, rpc_routes, {},
+          "Services behind POST /v1/rpc: package.Service=host:port[;timeout=5s], "
+          "comma-separated; their types come from --descriptor_set");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(10),
+          "Deadline of a /v1/rpc call when its route sets none; a Grpc-Timeout header may "
+          "shorten it");
+ABSL_FLAG(std::string, jwt_hs256_secret_file, "",
+          "File holding the HS256 secret (at least 32 bytes); enables authentication");
+ABSL_FLAG(std::string, jwt_rs256_public_key_file, "",
+          "PEM file with the RSA public key for RS256 tokens; enables authentication");
+ABSL_FLAG(std::string, jwt_es256_public_key_file, "",
+          "PEM file with the P-256 public key for ES256 tokens; enables authentication");
+ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(30), "Clock skew allowed on exp and nbf");
+ABSL_FLAG(std::string, jwt_issuer, "", "When set, tokens' iss must equal it");
+ABSL_FLAG(std::string, jwt_audience, "", "When set, tokens' aud must hold it");
+ABSL_FLAG(std::vector<std::string>, public_streams, {},
+          "Glob patterns of streams anyone may subscribe to without a token");
+ABSL_FLAG(std::vector<std::string>, public_methods, {},
+          "Glob patterns of package.Service/Method anyone may call without a token");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
 
 namespace herald::edge {
@@ -78,6 +98,50 @@ int Run() {
     }
     spdlog::info("payload types from {} ({} files)", path, (*loaded)->file_count());
     types = std::move(*loaded);
+  }
+  // /v1/rpc resolves types in the same set (or the compiled-in ones).
+  std::unique_ptr<RpcGateway> rpc;
+  if (const std::vector<std::string> specs = absl::GetFlag(FLAGS_rpc_routes); !specs.empty()) {
+    std::vector<RpcRoute> routes;
+    for (const std::string& spec : specs) {
+      absl::StatusOr<RpcRoute> route = ParseRpcRoute(spec, absl::GetFlag(FLAGS_rpc_timeout));
+      if (!route.ok()) {
+        spdlog::critical("--rpc_routes: {}", route.status().message());
+        return 2;
+      }
+      routes.push_back(*route);
+    }
+    absl::StatusOr<std::unique_ptr<RpcGateway>> gateway = RpcGateway::Create(
+        types != nullptr ? &types->pool() : google::protobuf::DescriptorPool::generated_pool(),
+        routes);
+    if (!gateway.ok()) {
+      spdlog::critical("--rpc_routes: {}", gateway.status().message());
+      return 2;
+    }
+    rpc = std::move(*gateway);
+    spdlog::info("/v1/rpc serves {}", absl::StrJoin(specs, ", "));
+  }
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create({
+      .hs256_secret_file = absl::GetFlag(FLAGS_jwt_hs256_secret_file),
+      .rs256_public_key_file = absl::GetFlag(FLAGS_jwt_rs256_public_key_file),
+      .es256_public_key_file = absl::GetFlag(FLAGS_jwt_es256_public_key_file),
+      .leeway = absl::GetFlag(FLAGS_jwt_leeway),
+      .issuer = absl::GetFlag(FLAGS_jwt_issuer),
+      .audience = absl::GetFlag(FLAGS_jwt_audience),
+      .public_streams = absl::GetFlag(FLAGS_public_streams),
+      .public_methods = absl::GetFlag(FLAGS_public_methods),
+  });
+  if (!auth.ok()) {
+    spdlog::critical("{}", auth.status().message());
+    return 2;
+  }
+  if ((*auth)->enabled()) {
+    spdlog::info("authentication on: {} tokens; public streams [{}], public methods [{}]",
+                 (*auth)->algorithms(), absl::StrJoin(absl::GetFlag(FLAGS_public_streams), ", "),
+                 absl::StrJoin(absl::GetFlag(FLAGS_public_methods), ", "));
+  } else {
+    spdlog::warn(
+        "authentication is OFF: anyone may subscribe, publish and call (set --jwt_*_file)");
   }
   const PayloadRenderer renderer(std::move(types));
   common::Registry metrics;
@@ -116,6 +180,8 @@ int Run() {
   options.cors_origins = absl::GetFlag(FLAGS_cors_origins);
   options.post_rate = absl::GetFlag(FLAGS_post_rate);
   options.post_burst = absl::GetFlag(FLAGS_post_burst);
+  options.auth = auth->get();
+  options.rpc = rpc.get();
   if (options.post_rate <= 0 || options.post_burst < 1) {
     spdlog::critical("--post_rate must be > 0 and --post_burst >= 1");
     return 2;

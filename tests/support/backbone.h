@@ -66,6 +66,7 @@ class Backbone final {
   v1::Publisher::Stub& publisher_stub() { return *publisher_stub_; }
   v1::Fanout::Stub& fanout_stub() { return *fanout_stub_; }
   std::string fanout_address() const { return "127.0.0.1:" + std::to_string(fanout_port_); }
+  std::string publisher_address() const { return "127.0.0.1:" + std::to_string(publisher_port_); }
   int fanout_metrics_port() const { return fanout_metrics_port_; }
   const std::string& topic() const { return topic_; }
   const std::string& bootstrap() const { return bootstrap_; }
