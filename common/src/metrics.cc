@@ -166,9 +166,10 @@ std::string Registry::Render() const {
       absl::StrAppend(&out, name, "_sum", FormatLabels(labels), " ", FormatValue(h->Sum()), "\n",
                       name, "_count", FormatLabels(labels), " ", counts.back(), "\n");
     }
+    const std::string& family_name = name;  // (clang 14 cannot capture a structured binding)
     for (const auto& collect : family.collectors) {
       collect([&](const Labels& labels, double v) {
-        absl::StrAppend(&out, name, FormatLabels(labels), " ", FormatValue(v), "\n");
+        absl::StrAppend(&out, family_name, FormatLabels(labels), " ", FormatValue(v), "\n");
       });
     }
   }
