@@ -127,6 +127,9 @@ HERALD_TEXT_HEADER(Vary, "Vary")
 HERALD_TEXT_HEADER(AllowCredentials, "Access-Control-Allow-Credentials")
 HERALD_TEXT_HEADER(MaxAge, "Access-Control-Max-Age")
 HERALD_TEXT_HEADER(WwwAuthenticate, "WWW-Authenticate")
+HERALD_TEXT_HEADER(CacheControlText, "Cache-Control")
+HERALD_TEXT_HEADER(NoSniff, "X-Content-Type-Options")
+HERALD_TEXT_HEADER(ContentSecurityPolicy, "Content-Security-Policy")
 #undef HERALD_TEXT_HEADER
 
 // Retry-After, likewise.
@@ -275,6 +278,18 @@ class EdgeServer::Handler final : public Http::Handler {
       response.headers().add<Http::Header::ContentType>(
           Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));
       response.send(Http::Code::Ok, server_->metrics_.Render());
+    } else if (const StaticFile* file = server_->options_.static_files != nullptr
+                                            ? server_->options_.static_files->Find(path)
+                                            : nullptr;
+               file != nullptr &&
+               (request.method() == Http::Method::Get || request.method() == Http::Method::Head)) {
+      response.headers().add<Http::Header::ContentType>(
+          Http::Mime::MediaType::fromString(file->content_type));
+      response.headers().add<CacheControlText>(file->cache_control);
+      response.headers().add<NoSniff>("nosniff");
+      response.headers().add<ContentSecurityPolicy>(
+          "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
+      response.send(Http::Code::Ok, request.method() == Http::Method::Head ? "" : file->body);
     } else {
       SendJson(response, Http::Code::Not_Found, "not_found",
                absl::StrCat("no such resource: ", path));

@@ -4,6 +4,7 @@
 //   POST /v1/streams/{stream}/events   {"type": ..., "data": ...} -> Publisher.Publish, 201
 //   POST /v1/rpc/{package.Service}/{Method}   JSON -> unary gRPC to the routed service -> JSON
 //   GET /healthz   GET /readyz   GET /metrics
+//   GET /, /app.js, ...   the dashboard (--static_dir)
 //
 // A stream's bytes bypass Pistache's writer (see socket_writer.h); Pistache
 // parses requests and reports disconnections. Limits: a global and a per-IP
@@ -40,6 +41,7 @@
 #include "request.h"
 #include "rpc.h"
 #include "socket_writer.h"
+#include "static_files.h"
 
 namespace Pistache::Http {
 class Endpoint;
@@ -74,6 +76,8 @@ struct EdgeOptions {
   const Authenticator* auth = nullptr;
   // Services behind /v1/rpc; null: none.
   const RpcGateway* rpc = nullptr;
+  // The dashboard, served at `/`; null: none.
+  const StaticFiles* static_files = nullptr;
 };
 
 class EdgeServer final {

@@ -70,6 +70,8 @@ ABSL_FLAG(std::vector<std::string>, public_streams, {},
           "Glob patterns of streams anyone may subscribe to without a token");
 ABSL_FLAG(std::vector<std::string>, public_methods, {},
           "Glob patterns of package.Service/Method anyone may call without a token");
+ABSL_FLAG(std::string, static_dir, "",
+          "A folder served at / (the dashboard: build/<preset>/dashboard); empty: none");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
 
 namespace herald::edge {
@@ -143,6 +145,16 @@ int Run() {
     spdlog::warn(
         "authentication is OFF: anyone may subscribe, publish and call (set --jwt_*_file)");
   }
+  std::unique_ptr<StaticFiles> static_files;
+  if (const std::string dir = absl::GetFlag(FLAGS_static_dir); !dir.empty()) {
+    absl::StatusOr<std::unique_ptr<StaticFiles>> loaded = StaticFiles::Load(dir);
+    if (!loaded.ok()) {
+      spdlog::critical("{}", loaded.status().message());
+      return 2;
+    }
+    spdlog::info("serving {} files from {} at /", (*loaded)->size(), dir);
+    static_files = std::move(*loaded);
+  }
   const PayloadRenderer renderer(std::move(types));
   common::Registry metrics;
   metrics.AddCollector("herald_edge_render_failures_total",
@@ -182,6 +194,7 @@ int Run() {
   options.post_burst = absl::GetFlag(FLAGS_post_burst);
   options.auth = auth->get();
   options.rpc = rpc.get();
+  options.static_files = static_files.get();
   if (options.post_rate <= 0 || options.post_burst < 1) {
     spdlog::critical("--post_rate must be > 0 and --post_burst >= 1");
     return 2;
