@@ -1,0 +1,180 @@
+// The Helm chart: lint, render with the default and a production-like
+// configuration, validate every manifest offline against the Kubernetes 1.30
+// schemas, and check that values.schema.json refuses bad values.
+//
+// Needs helm and kubernetes-validate (scripts/setup installs both; HERALD_HELM
+// and HERALD_KUBERNETES_VALIDATE override where they are found).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "support/process.h"
+
+namespace herald::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+Result Shell(const std::string& command) {
+  Result result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string Tool(const char* env, const std::string& name, const std::string& cached) {
+  if (const char* path = std::getenv(env); path != nullptr && *path != '\0') return path;
+  if (std::string found = FindProgram(name); !found.empty()) return found;
+  const char* home = std::getenv("HOME");
+  const std::string path = absl::StrCat(home != nullptr ? home : "", cached);
+  return std::filesystem::exists(path) ? path : "";
+}
+
+class ChartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    helm_ = Tool("HERALD_HELM", "helm", "/.cache/herald/bin/helm");
+    validate_ = Tool("HERALD_KUBERNETES_VALIDATE", "kubernetes-validate",
+                     "/.cache/herald/venv/bin/kubernetes-validate");
+    ASSERT_FALSE(helm_.empty()) << "helm not found: run scripts/setup";
+    ASSERT_FALSE(validate_.empty()) << "kubernetes-validate not found: run scripts/setup";
+    chart_ = HeraldSource("charts/herald");
+    dir_ = std::filesystem::temp_directory_path() / absl::StrCat("herald-chart-", getpid());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Result Template(const std::string& args) {
+    return Shell(absl::StrCat(helm_, " template herald ", chart_,
+                              " --kube-version 1.30.0 --namespace herald ", args));
+  }
+
+  // Renders, writes the manifests to a file and validates them offline.
+  std::string RenderAndValidate(const std::string& args, const std::string& name) {
+    Result rendered = Template(args);
+    EXPECT_EQ(rendered.exit_code, 0) << rendered.output;
+    const std::string file = (dir_ / (name + ".yaml")).string();
+    std::ofstream(file) << rendered.output;
+    Result valid = Shell(absl::StrCat(validate_, " --strict -k 1.30.0 ", file));
+    EXPECT_EQ(valid.exit_code, 0) << valid.output;
+    EXPECT_THAT(valid.output, Not(HasSubstr("ERROR"))) << valid.output;
+    // Every manifest had a schema, except the Prometheus Operator's
+    // ServiceMonitor (a CRD, not part of Kubernetes' schemas).
+    for (absl::string_view line : absl::StrSplit(valid.output, '\n')) {
+      if (line.empty() || absl::StartsWith(line, "INFO ")) continue;
+      EXPECT_THAT(std::string(line), HasSubstr("kind ServiceMonitor")) << valid.output;
+    }
+    return rendered.output;
+  }
+
+  static int Count(const std::string& manifests, const std::string& kind) {
+    int n = 0;
+    for (absl::string_view line : absl::StrSplit(manifests, '\n')) {
+      if (line == absl::StrCat("kind: ", kind)) ++n;
+    }
+    return n;
+  }
+
+  std::string helm_, validate_, chart_;
+  std::filesystem::path dir_;
+};
+
+TEST_F(ChartTest, LintsStrictly) {
+  Result lint = Shell(absl::StrCat(helm_, " lint --strict ", chart_));
+  EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  Result production = Shell(
+      absl::StrCat(helm_, " lint --strict ", chart_, " -f ", chart_, "/ci/production-values.yaml"));
+  EXPECT_EQ(production.exit_code, 0) << production.output;
+}
+
+TEST_F(ChartTest, DefaultValuesRenderValidManifests) {
+  const std::string out = RenderAndValidate("", "default");
+  EXPECT_EQ(Count(out, "Deployment"), 4);  // publisher, fanout, edge, demo-orders
+  EXPECT_EQ(Count(out, "Service"), 4);
+  EXPECT_EQ(Count(out, "HorizontalPodAutoscaler"), 1);
+  EXPECT_EQ(Count(out, "PodDisruptionBudget"), 3);
+  EXPECT_EQ(Count(out, "NetworkPolicy"), 4);
+  EXPECT_EQ(Count(out, "Ingress"), 0);
+  EXPECT_EQ(Count(out, "ServiceMonitor"), 0);
+  EXPECT_THAT(out, HasSubstr("grpc:\n              port: 7001"));
+  EXPECT_THAT(out, HasSubstr("path: /readyz"));
+  EXPECT_THAT(out, HasSubstr("--rpc_routes=herald.demo.v1.Orders=herald-demo-orders:7003"));
+  EXPECT_THAT(out, HasSubstr("terminationGracePeriodSeconds: 35"));  // drain 20 + 15
+  EXPECT_THAT(out, HasSubstr("--kafka_bootstrap=kafka:9092"));
+}
+
+TEST_F(ChartTest, ProductionValuesRenderValidManifests) {
+  const std::string out =
+      RenderAndValidate(absl::StrCat("-f ", chart_, "/ci/production-values.yaml"), "production");
+  EXPECT_EQ(Count(out, "Deployment"), 3);  // no demo
+  EXPECT_EQ(Count(out, "Ingress"), 1);
+  EXPECT_EQ(Count(out, "ServiceMonitor"), 3);
+  EXPECT_EQ(Count(out, "Secret"), 0);  // existingSecret
+  EXPECT_THAT(out, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-buffering: "off")"));
+  EXPECT_THAT(out, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-read-timeout: "3600")"));
+  EXPECT_THAT(out, HasSubstr("terminationGracePeriodSeconds: 45"));
+  EXPECT_THAT(out, HasSubstr("--jwt_rs256_public_key_file=/etc/herald/auth/rs256.pem"));
+  EXPECT_THAT(out, HasSubstr("secretName: herald-jwt"));
+  EXPECT_THAT(out, HasSubstr("--descriptor_set=/etc/herald/types/herald.pb"));
+  EXPECT_THAT(out, HasSubstr("--rpc_routes=shop.v1.Cart=cart.shop.svc:7000;timeout=2s"));
+  EXPECT_THAT(out, HasSubstr("maxReplicas: 30"));
+}
+
+TEST_F(ChartTest, SchemaRejectsBadValues) {
+  struct Case {
+    std::string set;
+    std::string names;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--set edge.drainSeconds=-5", "drainSeconds"},
+           {"--set kafka.bootstrap=", "bootstrap"},
+           {"--set kafka.bootstrap=no-port", "bootstrap"},
+           {"--set publisher.replicas=0", "replicas"},
+           {"--set edge.colour=red", "colour"},
+           {"--set auth.hs256Secret=short", "hs256Secret"},
+           {"--set image.pullPolicy=Sometimes", "pullPolicy"},
+           {"--set-string edge.port=http", "port"},
+       }) {
+    Result r = Template(c.set);
+    EXPECT_NE(r.exit_code, 0) << c.set << " was accepted";
+    EXPECT_THAT(r.output, HasSubstr("values don't meet the specifications of the schema"))
+        << c.set << "\n"
+        << r.output;
+    EXPECT_THAT(r.output, HasSubstr(c.names)) << c.set << "\n" << r.output;
+  }
+}
+
+TEST_F(ChartTest, AnInlineSecretIsMountedOnlyWhenGiven) {
+  const std::string with = RenderAndValidate(
+      "--set auth.hs256Secret=0123456789abcdef0123456789abcdef-secret", "inline-secret");
+  EXPECT_EQ(Count(with, "Secret"), 1);
+  EXPECT_THAT(with, HasSubstr("--jwt_hs256_secret_file=/etc/herald/auth/hs256.secret"));
+  EXPECT_THAT(with, Not(HasSubstr("--jwt_rs256_public_key_file")));
+  // Without a key, no auth flags at all (the edge runs with auth off and says so).
+  const std::string without = RenderAndValidate("", "no-secret");
+  EXPECT_EQ(Count(without, "Secret"), 0);
+  EXPECT_THAT(without, Not(HasSubstr("--jwt_")));
+}
+
+}  // namespace
+}  // namespace herald::testing
