@@ -80,6 +80,10 @@ Hub::Hub(HubOptions options, common::Registry& metrics)
                                               "Attach streams (re)opened to fanout replicas")),
       events_in_(metrics.AddCounter("herald_edge_events_received_total",
                                     "Events received on the shared feed")),
+      feed_latency_(metrics.AddHistogram(
+          "herald_edge_feed_latency_seconds",
+          "From an event's publish time to its arrival on the edge's shared feed",
+          common::LatencyBuckets())),
       catchups_(metrics.AddCounter("herald_edge_catchups_total",
                                    "Private subscriptions opened for resuming browsers")) {
   constexpr char kResets[] = "herald_edge_resets_total";
@@ -288,8 +292,17 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       AddLaneItem(lanes, it->second.registrations, nullptr, shared);
     }
   }
+  const absl::Time now = absl::Now();
   for (const v1::Event& e : response.events()) {
     events_in_.Increment();
+    if (e.has_publish_time()) {
+      const absl::Time published = absl::FromUnixSeconds(e.publish_time().seconds()) +
+                                   absl::Nanoseconds(e.publish_time().nanos());
+      // Live events only: replayed history would say how old it is, not how fast.
+      if (const absl::Duration age = now - published; age < absl::Minutes(1)) {
+        feed_latency_.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+      }
+    }
     const int32_t p = e.position().partition();
     int64_t& feed = feed_[p];
     feed = std::max(feed, e.position().offset() + 1);

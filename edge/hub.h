@@ -156,6 +156,7 @@ class Hub final {
   common::Gauge& upstream_connected_;
   common::Counter& upstream_reconnects_;
   common::Counter& events_in_;
+  common::Histogram& feed_latency_;
   common::Counter& catchups_;
   ConnectionMetrics connection_metrics_;
 };
