@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +82,20 @@ absl::StatusOr<std::string> HttpGet(absl::string_view url, absl::Duration timeou
     if (n == 0) break;
     response.append(buffer, static_cast<size_t>(n));
     if (response.size() > kMaxResponse) return fail("answer too large");
+    // Servers that keep the connection open: done at Content-Length.
+    if (const size_t end = response.find("\r\n\r\n"); end != std::string::npos) {
+      const std::string head = absl::AsciiStrToLower(response.substr(0, end));
+      const size_t at = head.find("\r\ncontent-length:");
+      size_t length = 0;
+      if (at != std::string::npos &&
+          absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(head).substr(
+                               at + 17, head.find("\r\n", at + 2) - at - 17)),
+                           &length) &&
+          response.size() >= end + 4 + length) {
+        response.resize(end + 4 + length);
+        break;
+      }
+    }
   }
   close(fd);
   if (!absl::StartsWith(response, "HTTP/1.1 200") && !absl::StartsWith(response, "HTTP/1.0 200")) {

@@ -87,6 +87,9 @@ absl::Status Backbone::Start(BackboneOptions options) {
   absl::StatusOr<int> port = publisher_->WaitForPort("grpc_port", absl::Seconds(60));
   if (!port.ok()) return port.status();
   publisher_port_ = *port;
+  absl::StatusOr<int> metrics = publisher_->WaitForPort("metrics_port", absl::Seconds(1));
+  if (!metrics.ok()) return metrics.status();
+  publisher_metrics_port_ = *metrics;
   publisher_stub_ = v1::Publisher::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
   return StartFanout();

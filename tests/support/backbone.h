@@ -68,6 +68,7 @@ class Backbone final {
   std::string fanout_address() const { return "127.0.0.1:" + std::to_string(fanout_port_); }
   std::string publisher_address() const { return "127.0.0.1:" + std::to_string(publisher_port_); }
   int fanout_metrics_port() const { return fanout_metrics_port_; }
+  int publisher_metrics_port() const { return publisher_metrics_port_; }
   const std::string& topic() const { return topic_; }
   const std::string& bootstrap() const { return bootstrap_; }
 
@@ -98,6 +99,7 @@ class Backbone final {
   int fanout_port_ = 0;
   int publisher_port_ = 0;
   int fanout_metrics_port_ = 0;
+  int publisher_metrics_port_ = 0;
   std::unique_ptr<v1::Publisher::Stub> publisher_stub_;
   std::unique_ptr<v1::Fanout::Stub> fanout_stub_;
 };
