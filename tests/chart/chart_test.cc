@@ -109,7 +109,7 @@ TEST_F(ChartTest, LintsStrictly) {
 
 TEST_F(ChartTest, DefaultValuesRenderValidManifests) {
   const std::string out = RenderAndValidate("", "default");
-  EXPECT_EQ(Count(out, "Deployment"), 4);  // publisher, fanout, edge, demo-orders
+  EXPECT_EQ(Count(out, "Deployment"), 6);  // publisher, fanout, edge, 3 demo services
   EXPECT_EQ(Count(out, "Service"), 4);
   EXPECT_EQ(Count(out, "HorizontalPodAutoscaler"), 1);
   EXPECT_EQ(Count(out, "PodDisruptionBudget"), 3);
@@ -121,6 +121,8 @@ TEST_F(ChartTest, DefaultValuesRenderValidManifests) {
   EXPECT_THAT(out, HasSubstr("--rpc_routes=herald.demo.v1.Orders=herald-demo-orders:7003"));
   EXPECT_THAT(out, HasSubstr("terminationGracePeriodSeconds: 35"));  // drain 20 + 15
   EXPECT_THAT(out, HasSubstr("--kafka_bootstrap=kafka:9092"));
+  EXPECT_THAT(out, HasSubstr("--static_dir=/usr/local/share/herald/dashboard"));
+  EXPECT_THAT(out, HasSubstr("--edge_metrics=http://herald-edge:80/metrics"));
 }
 
 TEST_F(ChartTest, ProductionValuesRenderValidManifests) {
