@@ -5,13 +5,14 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "event_sender.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
+#include "producer.h"
 #include "scrape.h"
 
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher");
@@ -44,22 +45,8 @@ int Run() {
   EventSender sender(herald::v1::Publisher::NewStub(grpc::CreateChannel(
                          absl::GetFlag(FLAGS_publisher), grpc::InsecureChannelCredentials())),
                      metrics, "stats");
-  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http = common::AdminHttpServer::Start(
-      absl::GetFlag(FLAGS_metrics_address), metrics, [] { return true; });
-  if (!http.ok()) {
-    spdlog::critical("{}", http.status());
-    return 1;
-  }
   const std::string stream = absl::GetFlag(FLAGS_stream);
-  spdlog::info("herald-demo-stats: mesh figures every {} on {}; metrics on port {}",
-               absl::FormatDuration(interval), stream, (*http)->port());
-  if (absl::Status s = common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
-                                              {{"metrics_port", (*http)->port()}});
-      !s.ok()) {
-    spdlog::error("{}", s);
-  }
-  std::atomic<bool> stop{false};
-  std::thread reader([&] {
+  auto loop = [&](const std::atomic<bool>& stop) {
     struct Snapshot {
       absl::Time at;
       Samples publisher, fanout, edge;
@@ -109,13 +96,13 @@ int Run() {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
-  });
-  const int signal = common::AwaitShutdownSignal();
-  spdlog::info("signal {}: stopping", signal);
-  stop = true;
-  reader.join();
-  sender.Drain(absl::Seconds(5));
-  return 0;
+  };
+  return RunProducer({.name = "herald-demo-stats",
+                      .metrics_address = absl::GetFlag(FLAGS_metrics_address),
+                      .ready_file = absl::GetFlag(FLAGS_ready_file),
+                      .describe = absl::StrCat("mesh figures every ",
+                                               absl::FormatDuration(interval), " on ", stream)},
+                     metrics, sender, loop);
 }
 
 }  // namespace

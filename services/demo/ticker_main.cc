@@ -10,10 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "event_sender.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
+#include "producer.h"
 
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher");
 ABSL_FLAG(std::string, stream, "prices", "Where price.tick events go");
@@ -39,22 +39,8 @@ int Run() {
   EventSender sender(herald::v1::Publisher::NewStub(grpc::CreateChannel(
                          absl::GetFlag(FLAGS_publisher), grpc::InsecureChannelCredentials())),
                      metrics, "ticker");
-  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http = common::AdminHttpServer::Start(
-      absl::GetFlag(FLAGS_metrics_address), metrics, [] { return true; });
-  if (!http.ok()) {
-    spdlog::critical("{}", http.status());
-    return 1;
-  }
   const std::string stream = absl::GetFlag(FLAGS_stream);
-  spdlog::info("herald-demo-ticker: {} ticks/s of {} on {}; metrics on port {}", rate,
-               absl::StrJoin(symbols, ","), stream, (*http)->port());
-  if (absl::Status s = common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
-                                              {{"metrics_port", (*http)->port()}});
-      !s.ok()) {
-    spdlog::error("{}", s);
-  }
-  std::atomic<bool> stop{false};
-  std::thread ticker([&] {
+  auto loop = [&](const std::atomic<bool>& stop) {
     std::mt19937_64 random(std::random_device{}());
     std::normal_distribution<double> step(0, 0.002);
     std::vector<double> prices;
@@ -74,13 +60,13 @@ int Run() {
       if (next < now) next = now;  // never burst to catch up
       std::this_thread::sleep_for(absl::ToChronoNanoseconds(next - absl::Now()));
     }
-  });
-  const int signal = common::AwaitShutdownSignal();
-  spdlog::info("signal {}: stopping", signal);
-  stop = true;
-  ticker.join();
-  sender.Drain(absl::Seconds(5));
-  return 0;
+  };
+  return RunProducer({.name = "herald-demo-ticker",
+                      .metrics_address = absl::GetFlag(FLAGS_metrics_address),
+                      .ready_file = absl::GetFlag(FLAGS_ready_file),
+                      .describe = absl::StrFormat("%g ticks/s of %s on %s", rate,
+                                                  absl::StrJoin(symbols, ","), stream)},
+                     metrics, sender, loop);
 }
 
 }  // namespace
