@@ -3,7 +3,11 @@
 // to arrive on its stream, saves a screenshot, and reports what it saw.
 //
 //   node dashboard_page.mjs --url=http://127.0.0.1:8080/ --screenshot=dash.png \
-//       --out=result.json [--timeout_ms=90000]
+//       --out=result.json [--restart_file=restart.json] [--timeout_ms=90000]
+//
+// With --restart_file, once the order is back the script writes that file and
+// waits for the page to reconnect by itself (the test restarts the edge) and
+// for the charts to carry on.
 //
 // result.json: {"ticksBefore", "ticksAfter", "statsBefore", "statsAfter",
 // "placed": [...], "arrived": [...], "resultText", "status": {...},
@@ -32,13 +36,19 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
-const result = { consoleErrors: [] };
+const result = { consoleErrors: [], restartErrors: [] };
+// Once the edge is killed on purpose, Chromium logs the cut stream and the
+// refused reconnects as resource errors: expected then, and kept apart.
+let restarting = false;
+const expectedWhileRestarting = /ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE/;
 let status = 1;
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(timeoutMs);
   page.on('console', (m) => {
-    if (m.type() === 'error') result.consoleErrors.push(m.text());
+    if (m.type() !== 'error') return;
+    if (restarting && expectedWhileRestarting.test(m.text())) result.restartErrors.push(m.text());
+    else result.consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => result.consoleErrors.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => {
@@ -62,6 +72,15 @@ try {
   await page.click('#order-submit');
   await page.waitForFunction(() => window.heraldDashboard.arrived.length >= 1 &&
     document.querySelector('#order-result').dataset.arrived);
+  if (args.restart_file) {
+    const atRestart = await read();
+    restarting = true;
+    writeFileSync(args.restart_file, JSON.stringify({ ordered: 1 }));
+    await page.waitForFunction((b) => window.heraldDashboard.status.reconnects >= 1 &&
+      window.heraldDashboard.status.state === 'open' &&
+      window.heraldDashboard.ticks >= b.ticks + 20, atRestart);
+    result.indicator = await page.textContent('#connection');
+  }
   const after = await read();
   result.ticksAfter = after.ticks;
   result.statsAfter = after.stats;

@@ -120,7 +120,7 @@ function onStatus(s) {
   $('connection').className = `connection ${s.state}`;
   $('connection-state').textContent = s.state;
   $('reconnects').textContent = s.reconnects;
-  $('resumes').textContent = s.reconnects;  // every reconnect resumes from the last id
+  $('resumes').textContent = s.resumes;
   $('cursor').textContent = s.lastEventId || '–';
 }
 

@@ -90,14 +90,15 @@ export class HeraldClient {
  * @typedef {Object} Status
  * @property {'connecting'|'open'|'reconnecting'|'closed'} state
  * @property {number} opens       how many times the connection opened
- * @property {number} reconnects  opens after the first (each one a resume)
+ * @property {number} reconnects  opens after the first
+ * @property {number} resumes     reconnects that resumed from a last event id
  * @property {string} lastEventId the cursor the browser resumes from
  * @property {number} events      events received
  */
 export class Subscription {
   #source;
   #options;
-  status = { state: 'connecting', opens: 0, reconnects: 0, lastEventId: '', events: 0 };
+  status = { state: 'connecting', opens: 0, reconnects: 0, resumes: 0, lastEventId: '', events: 0 };
 
   constructor(baseUrl, streams, options) {
     if (!Array.isArray(streams) || streams.length === 0) {
@@ -111,7 +112,11 @@ export class Subscription {
       { withCredentials: baseUrl !== '' });
     this.#source.onopen = () => {
       this.status.opens += 1;
-      if (this.status.opens > 1) this.status.reconnects += 1;
+      if (this.status.opens > 1) {
+        this.status.reconnects += 1;
+        // EventSource sent the last id it had: the edge resumed every stream there.
+        if (this.status.lastEventId) this.status.resumes += 1;
+      }
       this.#report('open');
     };
     this.#source.onerror = () => {
