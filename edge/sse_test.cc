@@ -3,55 +3,16 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "support/event_stream.h"
 
 namespace herald::edge {
 namespace {
 
-// A minimal parser following the HTML standard's event-stream rules, to check
-// what a browser would see.
-struct Parsed {
-  std::string type = "message";
-  std::string data;
-  std::string id;
-};
+using Parsed = ::herald::testing::SseEvent;
+
+// What a browser would see.
 std::vector<Parsed> Parse(const std::string& stream) {
-  std::vector<Parsed> events;
-  Parsed current;
-  std::string data;
-  bool has_data = false;
-  size_t start = 0;
-  while (start < stream.size()) {
-    size_t end = stream.find_first_of("\r\n", start);
-    if (end == std::string::npos) break;
-    std::string line = stream.substr(start, end - start);
-    start =
-        end + ((stream[end] == '\r' && end + 1 < stream.size() && stream[end + 1] == '\n') ? 2 : 1);
-    if (line.empty()) {
-      if (has_data) {
-        if (!data.empty() && data.back() == '\n') data.pop_back();
-        current.data = data;
-        events.push_back(current);
-      }
-      current.type = "message";
-      data.clear();
-      has_data = false;
-      continue;
-    }
-    if (line[0] == ':') continue;
-    const size_t colon = line.find(':');
-    std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-    if (field == "data") {
-      data += value + "\n";
-      has_data = true;
-    } else if (field == "event") {
-      current.type = value;
-    } else if (field == "id") {
-      current.id = value;
-    }
-  }
-  return events;
+  return ::herald::testing::ParseEventStream(stream);
 }
 
 TEST(SseTest, PlainEvent) {

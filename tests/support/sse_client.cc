@@ -124,39 +124,9 @@ bool SseClient::NextLine(absl::Time deadline, std::string* line) {
 
 std::optional<SseEvent> SseClient::Next(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  SseEvent event;
-  std::string data;
-  bool has_data = false;
   std::string line;
   while (NextLine(deadline, &line)) {
-    if (line.empty()) {
-      if (has_data) {
-        if (!data.empty() && data.back() == '\n') data.pop_back();
-        event.data = data;
-        event.id = last_id_;
-        return event;
-      }
-      event = SseEvent();
-      continue;
-    }
-    if (line[0] == ':') {
-      ++comments_;
-      continue;
-    }
-    const size_t colon = line.find(':');
-    const std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-    if (field == "data") {
-      data += value + "\n";
-      has_data = true;
-    } else if (field == "event") {
-      event.type = value;
-    } else if (field == "id") {
-      if (value.find('\0') == std::string::npos) last_id_ = value;
-    } else if (field == "retry") {
-      (void)absl::SimpleAtoi(value, &retry_ms_);
-    }
+    if (std::optional<SseEvent> event = parser_.Line(line)) return event;
   }
   return std::nullopt;
 }

@@ -1,6 +1,6 @@
 // Test support: a real HTTP/1.1 client for one Server-Sent-Events response,
-// parsing chunked framing and the event stream as the HTML standard says (the
-// same rules EventSource follows), including id-only blocks and comments.
+// parsing chunked framing, then the event stream with EventStreamParser (the
+// rules EventSource follows), including id-only blocks and comments.
 //
 //   auto c = SseClient::Connect(port, "/v1/events?stream=a", {{"Last-Event-ID", id}});
 //   std::optional<SseEvent> e = c->Next(absl::Seconds(5));
@@ -14,14 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "support/event_stream.h"
 
 namespace herald::testing {
-
-struct SseEvent {
-  std::string type = "message";
-  std::string data;
-  std::string id;  // the last event id after this event
-};
 
 class SseClient final {
  public:
@@ -43,9 +38,9 @@ class SseClient final {
   bool ended() const { return ended_; }
 
   // Everything the stream said so far, as the browser would keep it.
-  const std::string& last_id() const { return last_id_; }
-  int comments() const { return comments_; }
-  int retry_ms() const { return retry_ms_; }
+  const std::string& last_id() const { return parser_.last_id(); }
+  int comments() const { return parser_.comments(); }
+  int retry_ms() const { return parser_.retry_ms(); }
 
  private:
   explicit SseClient(int fd) : fd_(fd) {}
@@ -60,9 +55,7 @@ class SseClient final {
   bool chunked_ = false;
   bool ended_ = false;
   bool last_chunk_ = false;  // the terminating chunk arrived
-  std::string last_id_;
-  int comments_ = 0;
-  int retry_ms_ = -1;
+  EventStreamParser parser_;
 };
 
 }  // namespace herald::testing
