@@ -102,6 +102,15 @@ bool IsMetadataValue(absl::string_view value) {
   return true;
 }
 
+// The answer for a call that ended with a gRPC error: its code mapped to HTTP
+// (DESIGN.md), with a JSON error body.
+std::string GrpcErrorResponse(const grpc::Status& status, const std::string& cors) {
+  return JsonResponse(
+      common::HttpStatusForGrpc(status.error_code()),
+      common::JsonErrorBody(common::GrpcCodeName(status.error_code()), status.error_message()),
+      cors);
+}
+
 // One Publisher.Publish for a POSTed event, alive until its callback.
 struct PublishCall {
   grpc::ClientContext context;
@@ -421,15 +430,20 @@ class EdgeServer::Handler final : public Http::Handler {
     return who.has_value() ? &*who : nullptr;
   }
 
-  // The POST rate limit's key: the subject, or the address without a token.
-  static std::string RateKey(const std::optional<Principal>& who, const Http::Request& request) {
-    return who.has_value() ? absl::StrCat("sub ", who->subject)
-                           : absl::StrCat("ip ", request.address().host());
-  }
-
-  // 429 with Retry-After if the client is over its POST rate; false then.
-  bool WithinRate(const std::string& key, Http::ResponseWriter& response) {
+  // Whether a write (a POSTed event, an rpc call) may go now: false after
+  // answering 503 while draining, or 429 with Retry-After past the POST rate
+  // of its subject (of its address without a token).
+  bool MayWriteNow(const std::optional<Principal>& who, const Http::Request& request,
+                   Http::ResponseWriter& response) {
     EdgeServer& s = *server_;
+    if (s.draining_.load()) {
+      response.headers().add<RetryAfter>(1);
+      SendJson(response, Http::Code::Service_Unavailable, "unavailable",
+               "this edge is shutting down; retry");
+      return false;
+    }
+    const std::string key = who.has_value() ? absl::StrCat("sub ", who->subject)
+                                            : absl::StrCat("ip ", request.address().host());
     const int wait = s.PostDelay(key);
     if (wait == 0) return true;
     s.rate_limited_.Increment();
@@ -439,6 +453,12 @@ class EdgeServer::Handler final : public Http::Handler {
                           absl::StartsWith(key, "sub ") ? "this subject" : "this client",
                           "; retry in ", wait, " s"));
     return false;
+  }
+
+  // 400 with a JSON error, counted.
+  void BadRequest(Http::ResponseWriter& response, absl::string_view message) {
+    server_->bad_requests_.Increment();
+    SendJson(response, Http::Code::Bad_Request, "invalid_argument", message);
   }
 
   bool IsJson(const Http::Request& request, Http::ResponseWriter& response,
@@ -480,8 +500,7 @@ class EdgeServer::Handler final : public Http::Handler {
     if (!IsJson(request, response, "the request message")) return;
     absl::StatusOr<std::string> bytes = s.options_.rpc->EncodeRequest(method, request.body());
     if (!bytes.ok()) {
-      s.bad_requests_.Increment();
-      SendJson(response, Http::Code::Bad_Request, "invalid_argument", bytes.status().message());
+      BadRequest(response, bytes.status().message());
       return;
     }
     RpcCallOptions options;
@@ -489,8 +508,7 @@ class EdgeServer::Handler final : public Http::Handler {
     if (auto header = request.headers().tryGetRaw("Grpc-Timeout"); header.has_value()) {
       absl::StatusOr<absl::Duration> asked = ParseGrpcTimeout(header->value());
       if (!asked.ok()) {
-        s.bad_requests_.Increment();
-        SendJson(response, Http::Code::Bad_Request, "invalid_argument", asked.status().message());
+        BadRequest(response, asked.status().message());
         return;
       }
       timeout = std::min(timeout, *asked);
@@ -500,28 +518,19 @@ class EdgeServer::Handler final : public Http::Handler {
       auto header = request.headers().tryGetRaw(forwarded);
       if (!header.has_value()) continue;
       if (!IsMetadataValue(header->value())) {
-        s.bad_requests_.Increment();
-        SendJson(response, Http::Code::Bad_Request, "invalid_argument",
-                 absl::StrCat(forwarded, ": 1 to 512 printable ASCII characters"));
+        BadRequest(response, absl::StrCat(forwarded, ": 1 to 512 printable ASCII characters"));
         return;
       }
       options.metadata.emplace_back(absl::AsciiStrToLower(forwarded), header->value());
     }
     if (who.has_value()) {
       if (!IsMetadataValue(who->subject)) {
-        SendJson(response, Http::Code::Bad_Request, "invalid_argument",
-                 "the token's subject cannot be forwarded (printable ASCII only)");
+        BadRequest(response, "the token's subject cannot be forwarded (printable ASCII only)");
         return;
       }
       options.metadata.emplace_back("herald-subject", who->subject);
     }
-    if (s.draining_.load()) {
-      response.headers().add<RetryAfter>(1);
-      SendJson(response, Http::Code::Service_Unavailable, "unavailable",
-               "this edge is shutting down; retry");
-      return;
-    }
-    if (!WithinRate(RateKey(who, request), response)) return;
+    if (!MayWriteNow(who, request, response)) return;
     std::shared_ptr<SocketWriter> writer = AnswerLater(current_peer_);
     s.options_.rpc->Call(
         method, std::move(*bytes), options,
@@ -532,11 +541,7 @@ class EdgeServer::Handler final : public Http::Handler {
             Answer(s, *writer, JsonResponse(200, json, cors));
           } else {
             s.rpc_failures_.Increment();
-            Answer(s, *writer,
-                   JsonResponse(common::HttpStatusForGrpc(status.error_code()),
-                                common::JsonErrorBody(common::GrpcCodeName(status.error_code()),
-                                                      status.error_message()),
-                                cors));
+            Answer(s, *writer, GrpcErrorResponse(status, cors));
           }
         });
   }
@@ -549,21 +554,14 @@ class EdgeServer::Handler final : public Http::Handler {
     if (!IsJson(request, response, "the event")) return;
     absl::StatusOr<PostEventRequest> parsed = ParsePostEvent(encoded_stream, request.body());
     if (!parsed.ok()) {
-      s.bad_requests_.Increment();
-      SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      BadRequest(response, parsed.status().message());
       return;
     }
     if (s.options_.auth != nullptr &&
         !Permit(s.options_.auth->MayPublish(Who(who), parsed->stream), response)) {
       return;
     }
-    if (s.draining_.load()) {
-      response.headers().add<RetryAfter>(1);
-      SendJson(response, Http::Code::Service_Unavailable, "unavailable",
-               "this edge is shutting down; retry");
-      return;
-    }
-    if (!WithinRate(RateKey(who, request), response)) return;
+    if (!MayWriteNow(who, request, response)) return;
     auto* call = new PublishCall();
     call->cors = CorsLines(current_origin_);
     v1::Event* event = call->request.mutable_event();
@@ -594,10 +592,7 @@ class EdgeServer::Handler final : public Http::Handler {
                 call->cors);
           } else {
             s.post_failures_.Increment();
-            answer = JsonResponse(common::HttpStatusForGrpc(status.error_code()),
-                                  common::JsonErrorBody(common::GrpcCodeName(status.error_code()),
-                                                        status.error_message()),
-                                  call->cors);
+            answer = GrpcErrorResponse(status, call->cors);
           }
           Answer(s, *call->writer, answer);
           delete call;
@@ -633,8 +628,7 @@ class EdgeServer::Handler final : public Http::Handler {
     absl::StatusOr<EventsRequest> parsed =
         ParseEventsRequest(query, last_event_id, s.options_.request);
     if (!parsed.ok()) {
-      s.bad_requests_.Increment();
-      SendJson(response, Http::Code::Bad_Request, "invalid_argument", parsed.status().message());
+      BadRequest(response, parsed.status().message());
       return;
     }
     std::optional<Principal> who;

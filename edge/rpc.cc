@@ -171,7 +171,8 @@ absl::StatusOr<std::string> RpcGateway::EncodeRequest(const RpcMethod& method,
 absl::StatusOr<std::string> RpcGateway::DecodeResponse(const RpcMethod& method,
                                                        absl::string_view bytes) const {
   const google::protobuf::Descriptor* type = method.descriptor->output_type();
-  // Parsed strictly first: the JSON converter alone accepts truncated input.
+  // Parsed strictly first (the converter alone accepts truncated input), then
+  // converted from the same bytes.
   std::unique_ptr<google::protobuf::Message> message(factory_->GetPrototype(type)->New());
   if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InternalError(
@@ -180,7 +181,8 @@ absl::StatusOr<std::string> RpcGateway::DecodeResponse(const RpcMethod& method,
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string json;
-  const auto status = google::protobuf::util::MessageToJsonString(*message, &json, options);
+  const auto status = google::protobuf::util::BinaryToJsonString(
+      resolver_.get(), method.output_type_url, std::string(bytes), &json, options);
   if (!status.ok()) {
     return absl::InternalError(absl::StrCat("the service's answer has no JSON form: ",
                                             FirstLine(status.message().as_string())));
