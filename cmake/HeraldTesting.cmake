@@ -19,7 +19,7 @@ function(herald_test)
   endif()
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
-  if(T_LABEL STREQUAL "integration" OR T_LABEL STREQUAL "browser")
+  if(T_LABEL STREQUAL "integration" OR T_LABEL STREQUAL "ops" OR T_LABEL STREQUAL "browser")
     set_tests_properties(${T_NAME} PROPERTIES
       FIXTURES_REQUIRED kafka
       ENVIRONMENT "HERALD_TEST_KAFKA_DIR=${HERALD_TEST_KAFKA_DIR}")

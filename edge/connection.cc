@@ -90,7 +90,7 @@ std::string Connection::Cursor() const {
 void Connection::WriteLocked(std::string bytes) {
   if (closed_) return;
   if (!writer_->Write(std::move(bytes))) closed_ = true;
-  wrote_since_heartbeat_ = true;
+  last_write_ = absl::Now();
 }
 
 void Connection::MaybePreambleLocked() {
@@ -222,13 +222,9 @@ void Connection::OnReset(const v1::Reset& reset) {
   }
 }
 
-void Connection::Heartbeat() {
+void Connection::Heartbeat(absl::Time stale_before) {
   absl::MutexLock lock(&mu_);
-  if (!preamble_sent_) return;
-  if (wrote_since_heartbeat_) {
-    wrote_since_heartbeat_ = false;
-    return;
-  }
+  if (!preamble_sent_ || last_write_ > stale_before) return;
   std::string bytes = CommentBlock("hb");
   const std::string id = CursorLocked();
   if (id != last_id_sent_) {
@@ -236,7 +232,6 @@ void Connection::Heartbeat() {
     bytes += IdOnlyBlock(id);
   }
   WriteLocked(std::move(bytes));
-  wrote_since_heartbeat_ = false;  // the heartbeat itself does not count
 }
 
 bool Connection::CatchingUp() const {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.pb.h"
 #include "payload.h"
@@ -115,10 +116,11 @@ class Connection final {
   // Sent as event: herald.reset (after the start block).
   void OnReset(const v1::Reset& reset);
 
-  // Called once per heartbeat interval. If nothing was written since the
-  // last call, writes a heartbeat comment (with an id-only block if the
-  // cursor moved); a connection that events keep busy needs none.
-  void Heartbeat();
+  // If nothing was written since `stale_before`, writes a heartbeat comment
+  // (with an id-only block if the cursor moved); a connection that events
+  // keep busy needs none. The caller picks `stale_before` so that no gap
+  // between writes exceeds the heartbeat interval.
+  void Heartbeat(absl::Time stale_before);
   // True while some partition is not live.
   bool CatchingUp() const;
   bool Closed() const;
@@ -159,7 +161,7 @@ class Connection final {
   std::map<int32_t, PartitionState> parts_ ABSL_GUARDED_BY(mu_);
   std::string last_id_sent_ ABSL_GUARDED_BY(mu_);
   bool preamble_sent_ ABSL_GUARDED_BY(mu_) = false;
-  bool wrote_since_heartbeat_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::vector<std::string> pending_resets_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

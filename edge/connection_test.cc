@@ -107,17 +107,21 @@ TEST(ConnectionTest, HeartbeatsOnlyWhenIdleAndCarryTheMovedCursor) {
   Sink sink;
   const int32_t p = broker::PartitionForKey("s", 4);
   Connection c("e", {"s"}, 4, std::make_unique<FakeWriter>(&sink));
+  const absl::Time opened = absl::Now();
   c.SetJoin(p, 3);
   c.SetPosition(p, 3);
   c.OnShared(Shared("s", p, 4));
   const size_t before = sink.bytes.size();
-  c.Heartbeat();  // an event went out this interval: no heartbeat needed
+  c.Heartbeat(opened);  // an event went out after `opened`: no heartbeat needed
   EXPECT_EQ(sink.bytes.size(), before);
   c.OnProgress(p, 9);
-  c.Heartbeat();  // idle: a comment, and the cursor moved by progress
+  c.Heartbeat(absl::InfiniteFuture());  // idle: a comment, and the cursor moved by progress
   EXPECT_EQ(sink.bytes.substr(before), ": hb\n\nid: 1~e~" + std::to_string(p) + ".9\n\n");
-  c.Heartbeat();  // idle again: the heartbeat itself does not count as traffic
-  EXPECT_EQ(sink.bytes.substr(sink.bytes.size() - 6), ": hb\n\n");
+  const size_t after_first = sink.bytes.size();
+  c.Heartbeat(opened);  // the heartbeat was a write: none due yet
+  EXPECT_EQ(sink.bytes.size(), after_first);
+  c.Heartbeat(absl::InfiniteFuture());  // due again: a comment alone, the cursor has not moved
+  EXPECT_EQ(sink.bytes.substr(after_first), ": hb\n\n");
 }
 
 TEST(ConnectionTest, CatchUpHandsOverWithoutGapOrDuplicate) {

@@ -176,13 +176,20 @@ class EdgeServer::Handler final : public Http::Handler {
   // Pistache's own onInput, plus capturing the request target from the raw
   // bytes: Pistache keeps one value per query key, /v1/events needs them all.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    // One owner per connection: bytes on a connection that holds a stream or
+    // an unanswered request never reach the parser, so they start no second
+    // handler, leave the peer idle for Pistache's timer and read nothing into
+    // memory (after a 413, the rest of the body goes the same way).
+    if (std::optional<ConnectionTable::Kind> kind = server_->table_.Claimed(peer->getID())) {
+      OnBusy(peer, *kind, len);
+      return;
+    }
     // Peer data is only touched on this reactor thread.
     auto line = std::static_pointer_cast<RequestLine>(peer->tryGetData(kLineKey));
     if (line == nullptr) {
       line = std::make_shared<RequestLine>();
       peer->putData(kLineKey, line);
     }
-    if (line->rejected) return;  // closing after a 413: the rest is not read into memory
     if (!line->done) {
       const absl::string_view bytes(buffer, len);
       const size_t eol = bytes.find('\n');
@@ -197,7 +204,6 @@ class EdgeServer::Handler final : public Http::Handler {
         const std::optional<uint64_t> length = ContentLengthOf(line->head.substr(0, end + 2));
         if (length.has_value() && *length > server_->options_.max_body_bytes) {
           RefuseBody(peer, *length);
-          line->rejected = true;
           getParser(peer)->reset();
           return;
         }
@@ -305,25 +311,33 @@ class EdgeServer::Handler final : public Http::Handler {
     }
   }
 
+  // Pistache closes the socket right after this returns: the claim's writer
+  // lets go of it first.
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
-    Stream stream;
-    {
-      absl::MutexLock lock(&server_->mu_);
-      if (auto post = server_->posts_.find(peer->getID()); post != server_->posts_.end()) {
-        post->second->Abort();  // before Pistache closes the socket
-        server_->posts_.erase(post);
-      }
-      auto it = server_->streams_.find(peer->getID());
-      if (it == server_->streams_.end()) return;
-      stream = std::move(it->second);
-      server_->streams_.erase(it);
-      if (--server_->per_ip_[stream.ip] == 0) server_->per_ip_.erase(stream.ip);
-    }
-    if (stream.connection != nullptr) server_->hub_.Remove(stream.connection);
-    if (stream.writer != nullptr) stream.writer->Abort();
+    std::optional<ConnectionTable::Entry> entry = server_->table_.Release(peer->getID());
+    if (!entry.has_value()) return;
+    if (entry->writer != nullptr) entry->writer->Abort();
+    if (entry->connection != nullptr) server_->hub_.Remove(entry->connection);
   }
 
  private:
+  // Bytes on a claimed connection: a pipelined or hostile second request.
+  // Counted and dropped; a stream is closed (its browser resumes from its
+  // cursor), an answer still comes and closes the connection.
+  void OnBusy(const std::shared_ptr<Tcp::Peer>& peer, ConnectionTable::Kind kind, size_t len) {
+    server_->busy_requests_.Increment();
+    if (kind != ConnectionTable::Kind::kStream) return;
+    std::optional<ConnectionTable::Entry> entry = server_->table_.Find(peer->getID());
+    if (!entry.has_value()) return;
+    spdlog::debug("{} bytes of another request on the stream of {}: closing it", len,
+                  peer->address().host());
+    if (entry->connection != nullptr) {
+      entry->connection->Close();
+    } else if (entry->writer != nullptr) {
+      entry->writer->End();
+    }
+  }
+
   // A CORS preflight: 204 for an allowed origin, 403 otherwise.
   void Preflight(const Http::Request& request, Http::ResponseWriter& response,
                  const std::string& origin) {
@@ -363,9 +377,10 @@ class EdgeServer::Handler final : public Http::Handler {
     auto writer =
         std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
     peer->setIdle(true);
-    {
-      absl::MutexLock lock(&s.mu_);
-      s.posts_[peer->getID()] = writer;
+    if (absl::Status claimed = s.table_.ClaimAnswer(peer->getID(), writer); !claimed.ok()) {
+      // onInput hands no request of a claimed connection to a handler.
+      spdlog::critical("broken invariant: a second handler on one connection: {}", claimed);
+      std::abort();
     }
     ++s.calls_in_flight_;
     return writer;
@@ -637,45 +652,29 @@ class EdgeServer::Handler final : public Http::Handler {
         !Permit(s.options_.auth->MaySubscribe(Who(who), parsed->streams), response)) {
       return;
     }
-    const std::string ip = request.address().host();
     std::shared_ptr<Tcp::Peer> peer = current_peer_;
     const size_t id = peer->getID();
-    {
-      // Reserve the slot now, so that concurrent requests count it.
-      absl::MutexLock lock(&s.mu_);
-      if (s.streams_.size() >= s.options_.max_connections) {
-        return retry_later("this edge is at its connection limit", 5);
-      }
-      if (s.per_ip_[ip] >= s.options_.max_connections_per_ip) {
-        return retry_later("too many connections from this address", 5);
-      }
-      s.streams_[id] = Stream{nullptr, nullptr, ip};
-      ++s.per_ip_[ip];
-    }
-    auto release = [&] {
-      absl::MutexLock lock(&s.mu_);
-      s.streams_.erase(id);
-      if (--s.per_ip_[ip] == 0) s.per_ip_.erase(ip);
-    };
-    // Pistache closes the socket right after onDisconnection, which aborts
-    // this writer first.
+    // The claim holds the only writer of this socket: onDisconnection aborts
+    // it before Pistache closes the descriptor.
     auto writer =
         std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
-    if (!writer->WriteRaw(absl::StrCat(kSseHead, CorsLines(current_origin_), "\r\n"))) {
-      return release();
+    if (absl::Status claimed = s.table_.ClaimStream(id, request.address().host(), writer);
+        !claimed.ok()) {
+      return retry_later(claimed.message(), 5);  // at a limit: nothing was claimed
     }
     // The response is ours now: keep Pistache's header timeout from writing a
-    // 408 into it (see README.md).
+    // 408 into it (see README.md). Failures below shut the socket down; the
+    // disconnection that follows releases the claim.
     peer->setIdle(true);
+    if (!writer->WriteRaw(absl::StrCat(kSseHead, CorsLines(current_origin_), "\r\n"))) return;
     absl::StatusOr<std::shared_ptr<Connection>> connection =
         s.hub_.Add(*parsed, std::make_unique<ChunkWriter>(writer));
     if (!connection.ok()) {
       writer->End();
-      return release();
+      return;
     }
     s.accepted_.Increment();
-    absl::MutexLock lock(&s.mu_);
-    s.streams_[id] = Stream{*connection, writer, ip};
+    s.table_.SetConnection(id, *connection);
   }
 
   // What onInput keeps of the raw request: its line (for the repeated query
@@ -685,7 +684,6 @@ class EdgeServer::Handler final : public Http::Handler {
     bool done = false;
     std::string head;
     bool head_done = false;
-    bool rejected = false;
   };
   static constexpr size_t kMaxHead = 16 * 1024;
   static constexpr char kLineKey[] = "herald.request-line";
@@ -701,6 +699,8 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
     : options_(std::move(options)),
       hub_(hub),
       metrics_(metrics),
+      table_({.max_streams = options_.max_connections,
+              .max_streams_per_ip = options_.max_connections_per_ip}),
       accepted_(metrics.AddCounter("herald_edge_streams_opened_total", "SSE streams opened")),
       refused_(metrics.AddCounter("herald_edge_streams_refused_total",
                                   "SSE streams refused with 503 (limits, drain, no fanout)")),
@@ -716,17 +716,24 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
       rpc_failures_(metrics.AddCounter("herald_edge_rpc_failures_total",
                                        "/v1/rpc calls that ended with a gRPC error")),
       forbidden_(metrics.AddCounter("herald_edge_forbidden_total",
-                                    "Requests refused with 403 (not granted by the token)")) {
+                                    "Requests refused with 403 (not granted by the token)")),
+      busy_requests_(metrics.AddCounter(
+          "herald_edge_busy_connection_requests_total",
+          "Bytes of another request on a connection holding a stream or an unanswered request "
+          "(dropped; a stream is closed)")) {
   for (const char* reason :
        {"missing", "malformed", "algorithm", "signature", "expired", "not_yet_valid", "claims"}) {
     auth_failures_[reason] =
         &metrics.AddCounter("herald_edge_auth_failures_total",
                             "Requests refused with 401, by reason", {{"reason", reason}});
   }
-  metrics.AddCollector("herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
-                       [this](const common::Emit& emit) {
-                         absl::MutexLock lock(&mu_);
-                         emit({}, static_cast<double>(streams_.size()));
+  metrics.AddCollector(
+      "herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
+      [this](const common::Emit& emit) { emit({}, static_cast<double>(table_.streams())); });
+  metrics.AddCollector("herald_edge_pending_answers",
+                       "Requests whose answer is still to be written (POSTs waiting for gRPC)",
+                       common::MetricType::kGauge, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(table_.answers()));
                        });
   metrics.AddCollector("herald_edge_bytes_sent_total", "SSE bytes written to sockets",
                        common::MetricType::kCounter, [this](const common::Emit& emit) {
@@ -809,24 +816,24 @@ int EdgeServer::PostDelay(const std::string& client) {
 int EdgeServer::port() const { return static_cast<uint16_t>(endpoint_->getPort()); }
 
 void EdgeServer::Heartbeats() {
-  absl::Time next = absl::Now() + options_.heartbeat;
+  // Every tick (a fifth of the interval), connections that wrote nothing for
+  // half of it get a heartbeat: the gap between two writes stays within
+  // seven tenths of the interval, plus scheduling, never past it.
+  const absl::Duration tick = std::max(options_.heartbeat / 5, absl::Milliseconds(10));
+  const absl::Duration nap = std::min(absl::Milliseconds(100), tick / 4);
+  absl::Time next = absl::Now() + tick;
   while (!stopping_.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (absl::Now() < next) continue;
-    hub_.HeartbeatAll();
-    next = absl::Now() + options_.heartbeat;
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(nap));
+    const absl::Time now = absl::Now();
+    if (now < next) continue;
+    hub_.HeartbeatAll(now - options_.heartbeat / 2);
+    next = now + tick;
   }
 }
 
 void EdgeServer::Drain() {
   draining_.store(true);
-  std::vector<Stream> open;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, stream] : streams_) {
-      if (stream.connection != nullptr) open.push_back(stream);
-    }
-  }
+  std::vector<ConnectionTable::Entry> open = table_.Streams();
   spdlog::info("draining {} open streams over {}", open.size(),
                absl::FormatDuration(options_.drain));
   if (open.empty()) return;
@@ -836,7 +843,7 @@ void EdgeServer::Drain() {
   const int64_t window_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.drain));
   std::uniform_int_distribution<int64_t> jitter(options_.retry_ms, options_.retry_ms + window_ms);
   const absl::Duration step = options_.drain / static_cast<double>(open.size());
-  for (Stream& s : open) {
+  for (ConnectionTable::Entry& s : open) {
     s.writer->WriteChunk(RetryBlock(jitter(rng)));
     s.connection->Close();
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(step));
@@ -846,17 +853,14 @@ void EdgeServer::Drain() {
 void EdgeServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (heartbeat_.joinable()) heartbeat_.join();
-  {
-    // Before Pistache closes the sockets.
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, stream] : streams_) {
-      if (stream.writer != nullptr) stream.writer->Abort();
-    }
-    streams_.clear();
-    for (auto& [id, writer] : posts_) writer->Abort();
-    posts_.clear();
+  // Before Pistache closes the sockets.
+  for (ConnectionTable::Entry& entry : table_.ReleaseAll()) {
+    if (entry.writer != nullptr) entry.writer->Abort();
   }
   if (endpoint_ != nullptr) endpoint_->shutdown();
+  // The hub's connections hold writers that use this server's output loop
+  // and counters: they go before the server does.
+  hub_.Stop();
   // Publishes still in flight answer into aborted writers; wait for their
   // callbacks (each is bounded by the publish deadline).
   while (calls_in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -18,9 +18,15 @@
 // stream is refused). The POST rate limit applies per subject, or per client
 // address without a token.
 //
+// One owner per connection (connection_table.h): a connection holding a
+// stream or a POST awaiting its answer starts no second handler; bytes that
+// arrive on it are ignored and counted, and a stream that receives them is
+// closed (its browser resumes from its cursor).
+//
 // Lifecycle: Start(), then Drain() on SIGTERM (readiness off, new streams
 // refused, open streams closed over the drain window with jittered retry:
-// hints), then Stop().
+// hints), then Stop(), which also stops the hub: every connection, and every
+// writer it holds, is gone before the server's own parts are.
 #pragma once
 
 #include <atomic>
@@ -35,6 +41,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "auth.h"
+#include "connection_table.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/publisher.grpc.pb.h"
 #include "hub.h"
@@ -96,11 +103,6 @@ class EdgeServer final {
   class Handler;
 
  private:
-  struct Stream {
-    std::shared_ptr<Connection> connection;
-    std::shared_ptr<SocketWriter> writer;
-    std::string ip;
-  };
   void Heartbeats();
   // The request's Origin if CORS allows it.
   std::optional<std::string> AllowedOrigin(const std::string& origin) const;
@@ -117,12 +119,9 @@ class EdgeServer final {
   std::atomic<bool> stopping_{false};
   std::thread heartbeat_;
 
-  absl::Mutex mu_;
-  absl::flat_hash_map<size_t, Stream> streams_ ABSL_GUARDED_BY(mu_);  // by Pistache peer id
-  absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mu_);
-  // Responses to POSTs, written when the gRPC call completes (not on the
-  // reactor thread): aborted if the client goes first.
-  absl::flat_hash_map<size_t, std::shared_ptr<SocketWriter>> posts_ ABSL_GUARDED_BY(mu_);
+  // Who owns each connection: streams, and answers written later from a gRPC
+  // thread (aborted if the client goes first).
+  ConnectionTable table_;
   std::unique_ptr<v1::Publisher::Stub> publisher_;
   struct Bucket {
     double tokens = 0;
@@ -141,6 +140,7 @@ class EdgeServer final {
   common::Counter& rpc_calls_;
   common::Counter& rpc_failures_;
   common::Counter& forbidden_;
+  common::Counter& busy_requests_;
   absl::flat_hash_map<std::string, common::Counter*> auth_failures_;  // by reason
 };
 

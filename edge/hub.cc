@@ -17,24 +17,50 @@ constexpr uint32_t kCatchUpBatchBytes = 32 * 1024;
 
 // A connection's own Fanout.Subscribe, from its cursor or rewind, until the
 // connection has caught up with the shared feed. Callback API: nothing blocks.
-// Deletes itself when done; a catch-up that fails closes the connection (the
-// browser resumes from its cursor).
+// A catch-up that fails closes the connection (the browser resumes from its
+// cursor).
+//
+// Lifetime: gRPC holds one reference until OnDone, the hub's watchdog one
+// while it cancels; the last one deletes. A hold, added before the call
+// starts and removed once no read will follow, keeps the call open while the
+// catch-up waits for its browser to drain: the parked callback then starts a
+// read on a live call even if the fanout ended it meanwhile (the read fails
+// and OnDone follows).
 class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
  public:
-  PrivateSubscription(std::shared_ptr<v1::Fanout::Stub> stub, std::shared_ptr<Connection> conn,
-                      v1::SubscribeRequest request, std::atomic<int>& active)
-      : stub_(std::move(stub)),
+  PrivateSubscription(Hub& hub, std::shared_ptr<v1::Fanout::Stub> stub,
+                      std::shared_ptr<Connection> conn, v1::SubscribeRequest request)
+      : hub_(hub),
+        stub_(std::move(stub)),
         connection_(std::move(conn)),
-        request_(std::move(request)),
-        active_(active) {
-    ++active_;
+        request_(std::move(request)) {}
+
+  // Call once the hub knows the catch-up (Cancel may come at once).
+  void Begin() {
     stub_->async()->Subscribe(&context_, &request_, this);
-    StartRead(&response_);
+    AddHold();
+    Read();
     StartCall();
   }
 
+  const v1::Fanout::Stub* stub() const { return stub_.get(); }
+  // Whether a read has been waiting since before `before`.
+  bool StalledSince(absl::Time before) const {
+    const int64_t since = reading_since_.load();
+    return since != 0 && since < absl::ToUnixNanos(before);
+  }
+  void Ref() { refs_.fetch_add(1); }
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+  void Cancel() { context_.TryCancel(); }
+
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
+    reading_since_.store(0);
+    if (!ok) {  // OnDone follows
+      RemoveHold();
+      return;
+    }
     if (response_.has_reset()) {
       connection_->OnReset(response_.reset());
     } else if (response_.has_cursor()) {
@@ -45,11 +71,12 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
     }
     if (connection_->Closed() || !connection_->CatchingUp()) {
       context_.TryCancel();
+      RemoveHold();
       return;
     }
     // Read the next batch only once the browser has taken this one: the
     // fanout waits on gRPC flow control, and nothing piles up here.
-    connection_->WhenDrained([this] { StartRead(&response_); });
+    connection_->WhenDrained([this] { Read(); });
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -58,17 +85,27 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
                    status.error_message());
       connection_->Close();
     }
-    --active_;
-    delete this;
+    // The connection's last reference may go here, and with it a writer of
+    // the HTTP server's: before the hub may finish stopping.
+    connection_.reset();
+    hub_.Forget(this);
+    Unref();
   }
 
  private:
+  void Read() {
+    reading_since_.store(absl::ToUnixNanos(absl::Now()));
+    StartRead(&response_);
+  }
+
+  Hub& hub_;
   std::shared_ptr<v1::Fanout::Stub> stub_;
   std::shared_ptr<Connection> connection_;
   v1::SubscribeRequest request_;
   v1::SubscribeResponse response_;
   grpc::ClientContext context_;
-  std::atomic<int>& active_;
+  std::atomic<int> refs_{1};
+  std::atomic<int64_t> reading_since_{0};
 };
 
 Hub::Hub(HubOptions options, common::Registry& metrics)
@@ -84,8 +121,11 @@ Hub::Hub(HubOptions options, common::Registry& metrics)
           "herald_edge_feed_latency_seconds",
           "From an event's publish time to its arrival on the edge's shared feed",
           common::LatencyBuckets())),
-      catchups_(metrics.AddCounter("herald_edge_catchups_total",
-                                   "Private subscriptions opened for resuming browsers")) {
+      catchups_opened_(metrics.AddCounter("herald_edge_catchups_total",
+                                          "Private subscriptions opened for resuming browsers")),
+      upstream_timeouts_(metrics.AddCounter(
+          "herald_edge_upstream_timeouts_total",
+          "Attach streams and catch-ups dropped because the fanout sent nothing in time")) {
   constexpr char kResets[] = "herald_edge_resets_total";
   constexpr char kResetsHelp[] = "herald.reset events sent to browsers, by reason";
   connection_metrics_ = {
@@ -103,6 +143,7 @@ Hub::~Hub() { Stop(); }
 void Hub::Start() {
   reader_ = std::thread([this] { Run(); });
   writer_ = std::thread([this] { WriterLoop(); });
+  watchdog_ = std::thread([this] { Watchdog(); });
 }
 
 void Hub::Stop() {
@@ -116,9 +157,81 @@ void Hub::Stop() {
   }
   if (reader_.joinable()) reader_.join();
   if (writer_.joinable()) writer_.join();
+  if (watchdog_.joinable()) watchdog_.join();
+  // Closed connections run the catch-ups' parked callbacks; cancelled calls
+  // end the others.
   CloseAll();
-  // Private subscriptions end once their connection is closed.
-  while (private_active_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CancelCatchUps(nullptr);
+  {
+    absl::MutexLock lock(&catchups_mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(catchups_mu_) { return catchups_.empty(); };
+    catchups_mu_.Await(absl::Condition(&done));
+  }
+  // The work queued for connections runs (on closed connections), then every
+  // connection is released.
+  deliverer_.reset();
+  absl::MutexLock lock(&mu_);
+  registrations_.clear();
+  streams_.clear();
+}
+
+void Hub::Watchdog() {
+  const absl::Duration tick = std::min(absl::Milliseconds(250), options_.upstream_timeout / 4);
+  while (!stopping_.load()) {
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(tick));
+    const absl::Time before = absl::Now() - options_.upstream_timeout;
+    {
+      absl::MutexLock lock(&mu_);
+      const int64_t since = reading_since_.load();
+      if (context_ != nullptr && since != 0 && since < absl::ToUnixNanos(before)) {
+        spdlog::warn("fanout {} sent nothing for {}: dropping it", address_,
+                     absl::FormatDuration(absl::Now() - absl::FromUnixNanos(since)));
+        upstream_timeouts_.Increment();
+        reading_since_.store(0);
+        attached_ = false;  // not ready from now on, not only once the read returns
+        upstream_connected_.Set(0);
+        context_->TryCancel();
+      }
+    }
+    std::vector<PrivateSubscription*> stalled;
+    {
+      absl::MutexLock lock(&catchups_mu_);
+      for (PrivateSubscription* c : catchups_) {
+        if (!c->StalledSince(before)) continue;
+        c->Ref();
+        stalled.push_back(c);
+      }
+    }
+    // Outside the lock: a cancel may run the call's callbacks right here.
+    for (PrivateSubscription* c : stalled) {
+      spdlog::warn("a catch-up got nothing from its fanout for {}: ending it",
+                   absl::FormatDuration(options_.upstream_timeout));
+      upstream_timeouts_.Increment();
+      c->Cancel();
+      c->Unref();
+    }
+  }
+}
+
+void Hub::CancelCatchUps(const v1::Fanout::Stub* stub) {
+  std::vector<PrivateSubscription*> victims;
+  {
+    absl::MutexLock lock(&catchups_mu_);
+    for (PrivateSubscription* c : catchups_) {
+      if (stub != nullptr && c->stub() != stub) continue;
+      c->Ref();
+      victims.push_back(c);
+    }
+  }
+  for (PrivateSubscription* c : victims) {
+    c->Cancel();
+    c->Unref();
+  }
+}
+
+void Hub::Forget(PrivateSubscription* catch_up) {
+  absl::MutexLock lock(&catchups_mu_);
+  catchups_.erase(catch_up);
 }
 
 bool Hub::Ready() const {
@@ -161,14 +274,31 @@ void Hub::Run() {
 }
 
 bool Hub::Session(const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // Keepalive pings notice a dead TCP peer; the fanout allows one every 10 s
+  // (common/grpc_server.cc). The edge sends little data of its own, so pings
+  // must not wait for it.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   auto stub = std::shared_ptr<v1::Fanout::Stub>(v1::Fanout::NewStub(channel));
   grpc::ClientContext context;
+  {
+    // The watchdog may cancel the call while it starts (a hung replica
+    // accepts TCP connections and answers nothing); a cancel before the call
+    // exists applies once it does.
+    absl::MutexLock lock(&mu_);
+    if (stopping_.load()) return false;
+    context_ = &context;
+    address_ = address;
+    reading_since_.store(absl::ToUnixNanos(absl::Now()));
+  }
   std::unique_ptr<grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>> stream =
       stub->Attach(&context);
   {
     absl::MutexLock lock(&mu_);
-    context_ = &context;
     stub_ = stub;
     // Every stream again, each partition from where the feed is: the new
     // replica continues it exactly.
@@ -196,7 +326,10 @@ bool Hub::Session(const std::string& address) {
   upstream_reconnects_.Increment();
   bool attached = false;
   v1::AttachResponse response;
-  while (stream->Read(&response)) {
+  for (;;) {
+    reading_since_.store(absl::ToUnixNanos(absl::Now()));
+    if (!stream->Read(&response)) break;
+    reading_since_.store(0);
     absl::MutexLock lock(&mu_);
     if (!attached) {
       spdlog::info("attached to fanout {}", address);
@@ -209,9 +342,13 @@ bool Hub::Session(const std::string& address) {
     absl::MutexLock lock(&mu_);
     attached_ = false;
     context_ = nullptr;
+    reading_since_.store(0);
   }
   upstream_connected_.Set(0);
   context.TryCancel();  // unblocks a write in progress
+  // Catch-ups on this replica end too (a hung one would hold them forever):
+  // their browsers resume from their cursors on the next.
+  CancelCatchUps(stub.get());
   {
     // The writer holds stream_mu_ while writing: once we have it, no write is
     // in progress and none will use this stream.
@@ -371,18 +508,24 @@ void Hub::MaybeStartLocked(Registration& r) {
   if (r.rewind == 0 && !r.connection->Started()) return;
   if (r.rewind == 0 && !r.connection->CatchingUp()) return;
   r.private_started = true;
-  catchups_.Increment();
+  catchups_opened_.Increment();
   v1::SubscribeRequest request;
   for (const std::string& s : r.connection->streams()) request.add_streams(s);
   request.set_cursor(r.cursor);
   request.set_rewind(r.rewind);
   request.set_max_batch_bytes(kCatchUpBatchBytes);
-  new PrivateSubscription(stub_, r.connection, std::move(request), private_active_);
+  auto* catch_up = new PrivateSubscription(*this, stub_, r.connection, std::move(request));
+  {
+    absl::MutexLock lock(&catchups_mu_);
+    catchups_.insert(catch_up);
+  }
+  catch_up->Begin();
 }
 
 absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& request,
                                                      std::unique_ptr<SseWriter> writer) {
   absl::MutexLock lock(&mu_);
+  if (stopping_.load()) return absl::UnavailableError("this edge is stopping");
   // During a failover (attached before, not now) the connection is taken:
   // its streams are watched on the next replica with the rest.
   if (partitions_ == 0 || stub_ == nullptr) {
@@ -482,8 +625,9 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
   if (unwatch.unwatch().streams_size() > 0) Enqueue(std::move(unwatch));
 }
 
-void Hub::HeartbeatAll() {
+void Hub::HeartbeatAll(absl::Time stale_before) {
   absl::MutexLock lock(&mu_);
+  if (deliverer_ == nullptr) return;  // stopped
   // Through the lanes: after the events queued so far, so a connection's
   // cursor never moves past an event it has not been sent yet.
   auto feed = std::make_shared<const std::map<int32_t, int64_t>>(feed_);
@@ -493,12 +637,13 @@ void Hub::HeartbeatAll() {
     lanes[static_cast<size_t>(r->lane)].push_back(r->connection);
   for (size_t lane = 0; lane < lanes.size(); ++lane) {
     if (lanes[lane].empty()) continue;
-    deliverer_->Post(static_cast<int>(lane), [feed, connections = std::move(lanes[lane])] {
-      for (const std::shared_ptr<Connection>& c : connections) {
-        for (const auto& [p, next] : *feed) c->OnProgress(p, next);
-        c->Heartbeat();
-      }
-    });
+    deliverer_->Post(static_cast<int>(lane),
+                     [feed, stale_before, connections = std::move(lanes[lane])] {
+                       for (const std::shared_ptr<Connection>& c : connections) {
+                         for (const auto& [p, next] : *feed) c->OnProgress(p, next);
+                         c->Heartbeat(stale_before);
+                       }
+                     });
   }
 }
 

@@ -16,9 +16,23 @@
 // Connections resuming from a cursor (or asking for a rewind) get a private
 // Fanout.Subscribe until they reach their hand-over point (see connection.h).
 //
+// Upstream liveness: the fanout sends something on every call at least once
+// a second (progress doubles as a heartbeat). A watchdog drops an Attach
+// stream, or a catch-up, whose read has waited longer than
+// `upstream_timeout` (a replica that hangs, e.g. SIGSTOP, rather than dies);
+// gRPC keepalive on the channel notices dead TCP peers too. The hub then
+// fails over to the next replica; catch-ups of the dropped session end and
+// their browsers resume from their cursors. Ready() is false meanwhile.
+//
+// Lifetimes: a catch-up holds its gRPC call open (a hold) while it waits for
+// its browser to drain, so the parked callback never runs on a finished
+// call; Stop() ends every catch-up and releases every connection (and so
+// every writer) before it returns.
+//
 // Thread-safety: Add/Remove from any thread; one internal thread reads the
-// Attach stream, one writes watch requests; private subscriptions run on
-// gRPC's callback threads. Nothing here blocks a caller on the network.
+// Attach stream, one writes watch requests, one watches both for silence;
+// private subscriptions run on gRPC's callback threads. Nothing here blocks a
+// caller on the network.
 #pragma once
 
 #include <atomic>
@@ -31,6 +45,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "connection.h"
@@ -49,6 +64,8 @@ struct HubOptions {
   const PayloadRenderer* renderer = nullptr;
   // Threads writing shared events to connections (see deliverer.h).
   int delivery_threads = 2;
+  // A fanout that sends nothing on a call for this long is dropped.
+  absl::Duration upstream_timeout = absl::Seconds(6);
 };
 
 class Hub final {
@@ -77,8 +94,10 @@ class Hub final {
                                                   std::unique_ptr<SseWriter> writer);
   void Remove(const std::shared_ptr<Connection>& connection);
 
-  // Sends heartbeats (and id-only blocks) to every connection.
-  void HeartbeatAll();
+  // Moves every connection's cursor to the feed position, and sends a
+  // heartbeat (with an id-only block if the cursor moved) to every connection
+  // that has written nothing since `stale_before`.
+  void HeartbeatAll(absl::Time stale_before);
   // Closes every connection (drain).
   void CloseAll();
   size_t ConnectionCount() const;
@@ -105,6 +124,11 @@ class Hub final {
 
   void Run();
   void WriterLoop();
+  // Drops the Attach stream or catch-ups whose reads wait too long.
+  void Watchdog();
+  // Ends the catch-ups running on `stub` (all of them for null).
+  void CancelCatchUps(const v1::Fanout::Stub* stub);
+  void Forget(PrivateSubscription* catch_up);
   bool Session(const std::string& address);
   void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -125,12 +149,16 @@ class Hub final {
   std::atomic<bool> stopping_{false};
   std::thread reader_;
   std::thread writer_;
+  std::thread watchdog_;
 
   mutable absl::Mutex mu_;
   std::string epoch_ ABSL_GUARDED_BY(mu_);
   int32_t partitions_ ABSL_GUARDED_BY(mu_) = 0;
   bool attached_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::string address_ ABSL_GUARDED_BY(mu_);  // of the session's replica
+  // When the session's pending read (or its start) began, in Unix ns; 0: none.
+  std::atomic<int64_t> reading_since_{0};
   std::shared_ptr<v1::Fanout::Stub> stub_ ABSL_GUARDED_BY(mu_);
   // The open Attach stream, for the writer thread. Lock order: mu_ before
   // queue_mu_ and stream_mu_; the writer takes each of those alone.
@@ -146,7 +174,10 @@ class Hub final {
   absl::flat_hash_map<Connection*, std::unique_ptr<Registration>> registrations_
       ABSL_GUARDED_BY(mu_);
 
-  std::atomic<int> private_active_{0};
+  // Running catch-ups. Lock order: catchups_mu_ alone (it is taken inside
+  // gRPC callbacks; nothing is called out under it).
+  absl::Mutex catchups_mu_;
+  absl::flat_hash_set<PrivateSubscription*> catchups_ ABSL_GUARDED_BY(catchups_mu_);
   std::unique_ptr<Deliverer> deliverer_;
   int next_lane_ ABSL_GUARDED_BY(mu_) = 0;
 
@@ -157,7 +188,8 @@ class Hub final {
   common::Counter& upstream_reconnects_;
   common::Counter& events_in_;
   common::Histogram& feed_latency_;
-  common::Counter& catchups_;
+  common::Counter& catchups_opened_;
+  common::Counter& upstream_timeouts_;
   ConnectionMetrics connection_metrics_;
 };
 

@@ -48,6 +48,10 @@ ABSL_FLAG(std::string, descriptor_set, "",
           "A FileDescriptorSet (protoc --descriptor_set_out --include_imports) with the types "
           "of typed payloads, rendered to browsers as JSON; without it, only herald.v1 and "
           "the well-known types are known");
+ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(6),
+          "A fanout that sends nothing on a call for this long (it sends progress every "
+          "second) is dropped: the edge fails over to the next replica and /readyz says 503 "
+          "until one serves");
 ABSL_FLAG(absl::Duration, attach_wait, absl::Seconds(30),
           "At start, how long to wait for a fanout before serving HTTP anyway (a browser "
           "refused with 503 would not retry)");
@@ -155,6 +159,16 @@ int Run() {
     spdlog::info("serving {} files from {} at /", (*loaded)->size(), dir);
     static_files = std::move(*loaded);
   }
+  if (absl::GetFlag(FLAGS_upstream_timeout) < absl::Seconds(2)) {
+    spdlog::critical(
+        "--upstream_timeout must be at least 2s (the fanout sends progress every "
+        "second)");
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_heartbeat) < absl::Milliseconds(100)) {
+    spdlog::critical("--heartbeat must be at least 100ms");
+    return 2;
+  }
   const PayloadRenderer renderer(std::move(types));
   common::Registry metrics;
   metrics.AddCollector("herald_edge_render_failures_total",
@@ -165,7 +179,8 @@ int Run() {
   Hub hub({.fanouts = absl::GetFlag(FLAGS_fanout),
            .retry_ms = absl::GetFlag(FLAGS_retry_ms),
            .renderer = &renderer,
-           .delivery_threads = DeliveryThreads()},
+           .delivery_threads = DeliveryThreads(),
+           .upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout)},
           metrics);
   hub.Start();
   // EventSource gives up for good on a 503: serve browsers once there is

@@ -39,6 +39,19 @@ OutputLoop::~OutputLoop() {
   thread_.join();
   close(wake_fd_);
   close(epoll_fd_);
+  // Callbacks posted after the thread's last round: they learn that their
+  // writers are closed.
+  for (auto& fn : posted_) fn();
+}
+
+void OutputLoop::Post(std::vector<std::function<void()>> fns) {
+  if (fns.empty()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& fn : fns) posted_.push_back(std::move(fn));
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
 }
 
 void OutputLoop::WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd) {
@@ -72,7 +85,17 @@ void OutputLoop::Run() {
   while (!stopping_.load()) {
     const int n = epoll_wait(epoll_fd_, events, 256, 1000);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == wake_fd_) continue;
+      if (events[i].data.fd == wake_fd_) {
+        uint64_t count;
+        (void)!read(wake_fd_, &count, sizeof(count));
+        std::vector<std::function<void()>> posted;
+        {
+          absl::MutexLock lock(&mu_);
+          posted.swap(posted_);
+        }
+        for (auto& fn : posted) fn();
+        continue;
+      }
       std::shared_ptr<SocketWriter> writer;
       {
         absl::MutexLock lock(&mu_);
@@ -108,7 +131,7 @@ bool SocketWriter::Send(std::string bytes) {
     if (closed_) ready.swap(drained_);
   }
   // A catch-up waiting for this writer to drain learns that it never will.
-  for (auto& fn : ready) fn();
+  loop_.Post(std::move(ready));
   return ok;
 }
 
@@ -204,7 +227,7 @@ void SocketWriter::End() {
     ShutdownLocked();
     ready.swap(drained_);
   }
-  for (auto& fn : ready) fn();
+  loop_.Post(std::move(ready));
 }
 
 void SocketWriter::Abort() {
@@ -216,7 +239,7 @@ void SocketWriter::Abort() {
     loop_.Forget(fd_, this);
     ready.swap(drained_);
   }
-  for (auto& fn : ready) fn();
+  loop_.Post(std::move(ready));
 }
 
 void SocketWriter::CloseWhenDrained() {
@@ -228,7 +251,7 @@ void SocketWriter::CloseWhenDrained() {
     ShutdownLocked();
     ready.swap(drained_);
   }
-  for (auto& fn : ready) fn();
+  loop_.Post(std::move(ready));
 }
 
 bool SocketWriter::closed() const {

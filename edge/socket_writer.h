@@ -14,6 +14,10 @@
 // (one descriptor per stream: no dup, which would halve the connections a
 // process's descriptor limit allows).
 //
+// Drained callbacks (WhenDrained) run on the loop's thread with no lock held,
+// never inside Write/End/Abort: a writer's caller may hold its own locks, and
+// a callback may start a gRPC read whose completion takes them again.
+//
 // Thread-safety: Write/End/Abort from any thread (one mutex per writer);
 // OnWritable from the loop's thread.
 #pragma once
@@ -53,6 +57,8 @@ class OutputLoop final {
   // if `fd` is watched for another writer: descriptor numbers are reused, and
   // a writer may be destroyed long after its socket was closed.
   void Forget(int fd, const SocketWriter* writer);
+  // Runs `fns` on the loop's thread, in order.
+  void Post(std::vector<std::function<void()>> fns);
 
  private:
   OutputLoop(int epoll_fd, int wake_fd);
@@ -67,6 +73,7 @@ class OutputLoop final {
     std::weak_ptr<SocketWriter> weak;
   };
   absl::flat_hash_map<int, Watched> writers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -89,8 +96,8 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   // of a response that is not chunked).
   void CloseWhenDrained();
   bool closed() const;
-  // Calls `fn` (on this or the loop's thread) once nothing is pending, or
-  // once the writer closed.
+  // Calls `fn` once nothing is pending, or once the writer closed: right
+  // here if that is already so, else later on the loop's thread.
   void WhenDrained(std::function<void()> fn);
 
   void OnWritable();
@@ -99,8 +106,8 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   bool SendLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes under the lock, then runs the drained callbacks if that closed
-  // the writer (outside the lock: they may write again).
+  // Writes under the lock; if that closed the writer, its drained callbacks
+  // go to the loop.
   bool Send(std::string bytes);
 
   const int fd_;

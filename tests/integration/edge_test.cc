@@ -20,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "support/backbone.h"
+#include "support/fleet.h"
 #include "support/kafka_env.h"
 #include "support/sse_client.h"
 #include "support/test_events.h"
@@ -28,23 +29,19 @@ namespace herald {
 namespace {
 
 using ::herald::testing::Backbone;
+using ::herald::testing::Fleet;
+using ::herald::testing::Publishing;
 using ::herald::testing::SeqOf;
 using ::herald::testing::SseClient;
 using ::herald::testing::SseEvent;
+using ::herald::testing::StreamNames;
 using ::herald::testing::StreamOf;
+using ::herald::testing::Target;
 using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
 
 int64_t RssKiB(int pid);
-
-std::string Target(const std::vector<std::string>& streams, const std::string& extra = "") {
-  std::string target = "/v1/events?";
-  for (size_t i = 0; i < streams.size(); ++i) {
-    absl::StrAppend(&target, i ? "&" : "", "stream=", streams[i]);
-  }
-  return target + extra;
-}
 
 TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
   Backbone mesh;
@@ -278,157 +275,6 @@ TEST(EdgePostTest, CorsForConfiguredOriginsAndAPerClientRateLimit) {
   EXPECT_EQ(mesh.EdgeMetric("herald_edge_rate_limited_total"), 1);
 }
 
-// A browser-like client: follows its streams over SSE, cuts its own
-// connection at random points and reconnects with Last-Event-ID, and
-// reconnects the same way when the edge goes away.
-class Browser {
- public:
-  Browser(Backbone& mesh, std::vector<std::string> streams, int expected, int cuts, uint32_t seed)
-      : mesh_(mesh), streams_(std::move(streams)), expected_(expected), rng_(seed) {
-    cut_at_ = herald::testing::CutPoints(expected_, cuts, rng_);
-  }
-  void Begin() {
-    thread_ = std::thread([this] { Run(); });
-    WaitFor([this] { return started_.load(); }, absl::Seconds(60));
-  }
-  void Join() { thread_.join(); }
-  std::map<std::string, std::vector<int>> received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-  int cuts() const { return cuts_.load(); }
-  int reconnects() const { return reconnects_.load(); }
-
- private:
-  void Run() {
-    std::string last_id;
-    size_t next_cut = 0;
-    int total = 0;
-    const absl::Time deadline = absl::Now() + absl::Seconds(240);
-    while (total < expected_ && absl::Now() < deadline) {
-      std::map<std::string, std::string> headers;
-      if (!last_id.empty()) headers["Last-Event-ID"] = last_id;
-      auto client = SseClient::Connect(mesh_.edge_port(), Target(streams_), headers);
-      if (!client.ok() || (*client)->status() != 200) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the edge is restarting
-        continue;
-      }
-      ++reconnects_;
-      bool cut = false;
-      while (!cut && total < expected_ && absl::Now() < deadline) {
-        std::optional<SseEvent> e = (*client)->Next(absl::Seconds(2));
-        if (!(*client)->last_id().empty()) {
-          last_id = (*client)->last_id();
-          started_ = true;
-        }
-        if (!e.has_value()) {
-          if ((*client)->ended()) break;
-          continue;
-        }
-        if (e->type == "herald.reset") {
-          ADD_FAILURE() << "unexpected reset " << e->data;
-          continue;
-        }
-        {
-          absl::MutexLock lock(&mu_);
-          received_[StreamOf(e->data)].push_back(SeqOf(e->data));
-        }
-        ++total;
-        if (next_cut < cut_at_.size() && total >= cut_at_[next_cut]) {
-          ++next_cut;
-          ++cuts_;
-          cut = true;
-        }
-      }
-    }
-  }
-
-  Backbone& mesh_;
-  const std::vector<std::string> streams_;
-  const int expected_;
-  std::mt19937 rng_;
-  std::vector<int> cut_at_;
-  std::thread thread_;
-  std::atomic<bool> started_{false};
-  std::atomic<int> cuts_{0}, reconnects_{0};
-  absl::Mutex mu_;
-  std::map<std::string, std::vector<int>> received_ ABSL_GUARDED_BY(mu_);
-};
-
-// Browsers following random subsets of `streams`, each cutting its own
-// connection `cuts` times.
-class Fleet {
- public:
-  Fleet(Backbone& mesh, const std::vector<std::string>& streams, int browsers, int min_streams,
-        int max_streams, int per_stream, int cuts)
-      : seed_(std::random_device{}()), per_stream_(per_stream), cuts_(cuts) {
-    std::mt19937 rng(seed_);
-    for (int i = 0; i < browsers; ++i) {
-      std::vector<std::string> mine = streams;
-      std::shuffle(mine.begin(), mine.end(), rng);
-      mine.resize(std::uniform_int_distribution<int>(min_streams, max_streams)(rng));
-      follows_.push_back(mine);
-      browsers_.push_back(std::make_unique<Browser>(
-          mesh, mine, static_cast<int>(mine.size()) * per_stream, cuts, rng()));
-    }
-  }
-  uint32_t seed() const { return seed_; }
-  void Begin() {
-    for (auto& b : browsers_) b->Begin();
-  }
-  void Join() {
-    for (auto& b : browsers_) b->Join();
-  }
-  // Every browser got each of its streams' events exactly once, in order.
-  void ExpectExact() {
-    std::vector<int> expected(per_stream_);
-    for (int n = 0; n < per_stream_; ++n) expected[n] = n;
-    for (size_t i = 0; i < browsers_.size(); ++i) {
-      SCOPED_TRACE(absl::StrCat("browser ", i));
-      EXPECT_GE(browsers_[i]->cuts(), cuts_);
-      std::map<std::string, std::vector<int>> got = browsers_[i]->received();
-      EXPECT_EQ(got.size(), follows_[i].size());
-      for (const std::string& s : follows_[i]) {
-        ASSERT_EQ(got[s], expected) << "stream " << s << ": loss, duplicate or disorder";
-      }
-    }
-  }
-
- private:
-  const uint32_t seed_;
-  const int per_stream_;
-  const int cuts_;
-  std::vector<std::unique_ptr<Browser>> browsers_;
-  std::vector<std::vector<std::string>> follows_;
-};
-
-std::vector<std::string> StreamNames(const std::string& prefix, int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back(absl::StrCat(prefix, i));
-  return out;
-}
-
-// PublishInterleaved on a thread of its own, counting acknowledgements.
-class Publishing {
- public:
-  Publishing(Backbone& mesh, const std::vector<std::string>& streams, int per_stream)
-      : thread_([&mesh, streams, per_stream, this] {
-          mesh.PublishInterleaved(streams, per_stream, [this](int n) { acked_.store(n); });
-        }) {}
-  ~Publishing() { Join(); }
-  // Waits until `n` events were acknowledged.
-  bool AwaitAcked(int n) {
-    return WaitFor([&] { return acked_.load() >= n; }, absl::Seconds(180));
-  }
-  void Join() {
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::atomic<int> acked_{0};
-  std::thread thread_;
-};
-
 TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Backbone mesh;
   ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
@@ -452,30 +298,6 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   publishing.Join();
   fleet.Join();
   fleet.ExpectExact();
-}
-
-TEST(EdgeFailoverTest, TwoFanoutReplicasOneKilledNothingLost) {
-  Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64"}}).ok());
-  ASSERT_TRUE(mesh.StartFanoutReplica().ok());
-  ASSERT_TRUE(
-      mesh.StartEdge({"--fanout=" + mesh.fanout_address() + "," + mesh.replica_address()}).ok());
-  constexpr int kStreams = 12;
-  constexpr int kPerStream = 250;  // 3,000 events
-  const std::vector<std::string> streams = StreamNames("fo/s", kStreams);
-  Fleet fleet(mesh, streams, 4, 4, 4, kPerStream, 2);
-  SCOPED_TRACE(absl::StrCat("seed ", fleet.seed()));
-  fleet.Begin();
-  Publishing publishing(mesh, streams, kPerStream);
-  ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream / 2));
-  // The edge is attached to the first replica; it goes for good.
-  mesh.fanout().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
-  publishing.Join();
-  fleet.Join();
-  fleet.ExpectExact();
-  EXPECT_EQ(mesh.EdgeMetric("herald_edge_upstream_connected"), 1);
-  EXPECT_GE(mesh.EdgeMetric("herald_edge_upstream_reconnects_total"), 2) << "no failover?";
 }
 
 TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {

@@ -9,24 +9,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "support/raw_socket.h"
 
 namespace herald::testing {
 
 absl::StatusOr<std::unique_ptr<SseClient>> SseClient::Connect(
     int port, const std::string& target, const std::map<std::string, std::string>& headers,
     int receive_buffer) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (receive_buffer > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return absl::UnavailableError(absl::StrCat("connect to port ", port, " failed"));
-  }
+  absl::StatusOr<int> connected = ConnectLoopback(port, receive_buffer);
+  if (!connected.ok()) return connected.status();
+  const int fd = *connected;
   std::string request = absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                                      "Accept: text/event-stream\r\nConnection: keep-alive\r\n");
   for (const auto& [k, v] : headers) absl::StrAppend(&request, k, ": ", v, "\r\n");

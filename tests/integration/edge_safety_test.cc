@@ -1,0 +1,228 @@
+// herald-edge against hostile and idle clients: one owner per connection
+// (a second request on a busy socket reaches no one else), and heartbeats
+// that leave no write gap longer than --heartbeat. Real binaries and Kafka.
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "support/backbone.h"
+#include "support/fleet.h"
+#include "support/kafka_env.h"
+#include "support/raw_socket.h"
+
+namespace herald {
+namespace {
+
+using ::herald::testing::Backbone;
+using ::herald::testing::RawSocket;
+using ::herald::testing::Target;
+using ::herald::testing::WaitFor;
+using ::testing::HasSubstr;
+
+std::string Get(const std::string& target) {
+  return absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+}
+
+std::string Post(const std::string& stream, int n) {
+  const std::string body = absl::StrCat(R"({"type":"atk","data":{"atk":)", n, "}}");
+  return absl::StrCat("POST /v1/streams/", stream,
+                      "/events HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n"
+                      "Content-Type: application/json\r\nContent-Length: ",
+                      body.size(), "\r\n\r\n", body);
+}
+
+// How the attacker uses its socket.
+struct Attack {
+  std::string name;
+  std::string first;            // the first request
+  bool read_head = false;       // wait for the first answer's head before the second
+  bool publisher_hung = false;  // the first is a POST left unanswered (publisher stopped)
+  std::string second;           // the second request, on the same socket
+  bool counted = true;          // the second reaches the edge as bytes of its own
+};
+
+class EdgeOwnershipTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(mesh_.Start().ok());
+    ASSERT_TRUE(mesh_.StartEdge({"--publish_timeout=8s"}).ok());
+  }
+
+  // The attack, then the attacker closes; clients that connect afterwards
+  // (reusing its descriptor number) must see nothing of the attacker's
+  // streams, and the edge's gauges must return to 0.
+  void Run(const Attack& attack) {
+    SCOPED_TRACE(attack.name);
+    const double busy_before = mesh_.EdgeMetric("herald_edge_busy_connection_requests_total");
+    if (attack.publisher_hung) {
+      mesh_.publisher().Kill(SIGSTOP);
+    }
+    auto attacker = RawSocket::Connect(mesh_.edge_port());
+    ASSERT_TRUE(attacker.ok());
+    ASSERT_TRUE((*attacker)->Send(attack.first));
+    if (attack.read_head) {
+      ASSERT_TRUE((*attacker)->ReadUntil("\r\n\r\n", absl::Seconds(10)));
+      ASSERT_THAT((*attacker)->received(), HasSubstr(" 200 "));
+      ASSERT_TRUE((*attacker)->ReadUntil("id: ", absl::Seconds(10))) << "no start block";
+    }
+    if (attack.publisher_hung) {
+      ASSERT_TRUE(WaitFor([&] { return mesh_.EdgeMetric("herald_edge_pending_answers") == 1; },
+                          absl::Seconds(10)));
+    }
+    if (!attack.second.empty()) {
+      ASSERT_TRUE((*attacker)->Send(attack.second));
+    }
+    if (attack.counted) {
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            return mesh_.EdgeMetric("herald_edge_busy_connection_requests_total") > busy_before;
+          },
+          absl::Seconds(10)))
+          << "the second request was not refused as such";
+    }
+    // Events on the attacker's stream while it is still open.
+    if (!attack.publisher_hung) {
+      for (int n = 0; n < 5; ++n) ASSERT_TRUE(mesh_.Publish("atk/a", "atk", "atk-before").ok());
+    }
+    (*attacker)->Close();
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return mesh_.EdgeMetric("herald_edge_connections") == 0 &&
+                 mesh_.EdgeMetric("herald_edge_pending_answers") == 0;
+        },
+        absl::Seconds(10)))
+        << "the gauges did not return to 0: " << mesh_.EdgeGet("/metrics");
+
+    // New clients: some get the attacker's descriptor number.
+    constexpr int kVictims = 12;
+    std::vector<std::unique_ptr<RawSocket>> victims;
+    for (int i = 0; i < kVictims; ++i) {
+      auto v = RawSocket::Connect(mesh_.edge_port());
+      ASSERT_TRUE(v.ok());
+      ASSERT_TRUE((*v)->Send(Get(Target({"victim/s"}))));
+      ASSERT_TRUE((*v)->ReadUntil("id: ", absl::Seconds(10))) << (*v)->received();
+      victims.push_back(std::move(*v));
+    }
+    // The hung publisher answers the attacker's POST now, into a closed claim.
+    if (attack.publisher_hung) mesh_.publisher().Kill(SIGCONT);
+    for (int n = 0; n < 10; ++n) ASSERT_TRUE(mesh_.Publish("atk/a", "atk", "atk-after").ok());
+    ASSERT_TRUE(mesh_.Publish("atk/b", "atk", "atk-after").ok());
+    ASSERT_TRUE(mesh_.Publish("victim/s", "mark", "the-marker").ok());
+    for (auto& v : victims) {
+      ASSERT_TRUE(v->ReadUntil("the-marker", absl::Seconds(10))) << v->received();
+    }
+    if (attack.publisher_hung) {
+      // Long enough for the POST's answer (the publisher is back) to be written somewhere.
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            return mesh_.EdgeMetric("herald_edge_posts_total") +
+                       mesh_.EdgeMetric("herald_edge_post_failures_total") >=
+                   posts_answered_ + 1;
+          },
+          absl::Seconds(20)));
+      posts_answered_ += 1;
+      ASSERT_TRUE(mesh_.Publish("victim/s", "mark", "the-second-marker").ok());
+      for (auto& v : victims) ASSERT_TRUE(v->ReadUntil("the-second-marker", absl::Seconds(10)));
+    }
+    for (size_t i = 0; i < victims.size(); ++i) {
+      const std::string& bytes = victims[i]->received();
+      EXPECT_THAT(bytes, ::testing::Not(HasSubstr("atk"))) << "client " << i << " got:\n" << bytes;
+      EXPECT_THAT(bytes, ::testing::Not(HasSubstr("HTTP/1.1 201"))) << "client " << i;
+      EXPECT_EQ(absl::StrContains(bytes.substr(bytes.find("\r\n\r\n") + 4), "HTTP/1.1"), false)
+          << "a second response head in client " << i;
+    }
+    victims.clear();
+    ASSERT_TRUE(WaitFor([&] { return mesh_.EdgeMetric("herald_edge_connections") == 0; },
+                        absl::Seconds(10)));
+    EXPECT_THAT(mesh_.EdgeGet("/healthz"), HasSubstr(" 200 "));
+  }
+
+  Backbone mesh_;
+  double posts_answered_ = 0;
+};
+
+TEST_F(EdgeOwnershipTest, GetAfterGetOnAStreamSocket) {
+  Run({.name = "GET after GET",
+       .first = Get(Target({"atk/a"})),
+       .read_head = true,
+       .second = Get(Target({"atk/b"}))});
+}
+
+TEST_F(EdgeOwnershipTest, PostAfterGetOnAStreamSocket) {
+  Run({.name = "POST after GET",
+       .first = Get(Target({"atk/a"})),
+       .read_head = true,
+       .second = Post("atk%2Fb", 1)});
+}
+
+TEST_F(EdgeOwnershipTest, PipelinedRequestsBehindAStream) {
+  // Both requests in one segment: the second never reaches a handler.
+  Run({.name = "GET+GET+POST pipelined",
+       .first = Get(Target({"atk/a"})) + Get(Target({"atk/b"})) + Post("atk%2Fb", 2),
+       .read_head = true,
+       .counted = false});
+}
+
+TEST_F(EdgeOwnershipTest, RequestsAfterAnUnansweredPost) {
+  Run({.name = "POST after an unanswered POST",
+       .first = Post("atk%2Fa", 3),
+       .publisher_hung = true,
+       .second = Post("atk%2Fa", 4)});
+  Run({.name = "GET after an unanswered POST",
+       .first = Post("atk%2Fa", 5),
+       .publisher_hung = true,
+       .second = Get(Target({"atk/a"}))});
+}
+
+TEST_F(EdgeOwnershipTest, AnAnsweredPostFreesTheConnection) {
+  // The answer closes the connection; a request after it gets no second answer.
+  auto client = RawSocket::Connect(mesh_.edge_port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Send(Post("own%2Fp", 1)));
+  ASSERT_TRUE((*client)->ReadToEnd(absl::Seconds(15))) << (*client)->received();
+  EXPECT_THAT((*client)->received(), HasSubstr("HTTP/1.1 201 Created"));
+  EXPECT_THAT((*client)->received(), HasSubstr("Connection: close"));
+  ASSERT_TRUE(WaitFor([&] { return mesh_.EdgeMetric("herald_edge_pending_answers") == 0; },
+                      absl::Seconds(10)));
+}
+
+TEST(EdgeHeartbeatTest, NoWriteGapOnAnIdleStreamExceedsTheHeartbeat) {
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge({"--heartbeat=1s"}).ok());
+  auto client = RawSocket::Connect(mesh.edge_port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Send(Get(Target({"idle/hb"}))));
+  ASSERT_TRUE((*client)->ReadUntil("id: ", absl::Seconds(10)));
+  // From the start block on, every arrival of bytes is timed.
+  absl::Time last = absl::Now();
+  absl::Duration longest = absl::ZeroDuration();
+  int arrivals = 0;
+  const absl::Time until = last + absl::Seconds(8);
+  size_t seen = (*client)->received().size();
+  while (absl::Now() < until) {
+    ASSERT_TRUE((*client)->ReadSome(absl::Milliseconds(20))) << "the stream ended";
+    if ((*client)->received().size() == seen) continue;
+    seen = (*client)->received().size();
+    const absl::Time now = absl::Now();
+    longest = std::max(longest, now - last);
+    last = now;
+    ++arrivals;
+  }
+  longest = std::max(longest, absl::Now() - last);
+  std::printf("idle stream, --heartbeat=1s: %d writes in 8 s, longest gap %s\n", arrivals,
+              absl::FormatDuration(longest).c_str());
+  EXPECT_GE(arrivals, 8);
+  EXPECT_LE(longest, absl::Seconds(1)) << "a write gap longer than the heartbeat";
+  EXPECT_THAT((*client)->received(), HasSubstr(": hb\n\n"));
+}
+
+}  // namespace
+}  // namespace herald
