@@ -173,6 +173,7 @@ void Hub::Stop() {
   absl::MutexLock lock(&mu_);
   registrations_.clear();
   streams_.clear();
+  watched_.clear();
 }
 
 void Hub::Watchdog() {
@@ -567,12 +568,14 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
 
   v1::AttachRequest watch;
   for (int32_t p : connection->Partitions()) {
-    auto feed = feed_.find(p);
+    auto feed = watched_[p] > 0 ? feed_.find(p) : feed_.end();
     r.join[p] = feed != feed_.end() ? feed->second : 0;
     int waiting = 0;
     for (const std::string& s : connection->StreamsIn(p)) {
       auto [it, created] = streams_.try_emplace(s);
       if (created) {
+        it->second.partition = p;
+        ++watched_[p];
         v1::StreamStart* start = watch.mutable_watch()->add_streams();
         start->set_stream(s);
         if (feed != feed_.end()) start->set_next_offset(feed->second);
@@ -616,6 +619,10 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
       // Its watch not acknowledged yet: that acknowledgement is not for a
       // later watch of the same stream.
       if (entry->second.join < 0) ++stale_joins_[s];
+      if (auto w = watched_.find(entry->second.partition);
+          w != watched_.end() && --w->second <= 0) {
+        watched_.erase(w);
+      }
       streams_.erase(entry);
       unwatch.mutable_unwatch()->add_streams(s);
     }

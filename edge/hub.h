@@ -119,6 +119,7 @@ class Hub final {
   struct StreamEntry {
     std::vector<Registration*> registrations;
     int64_t join = -1;  // -1: watch sent, not acknowledged
+    int32_t partition = 0;
   };
   class PrivateSubscription;
 
@@ -166,6 +167,11 @@ class Hub final {
   grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_
       ABSL_GUARDED_BY(stream_mu_) = nullptr;
   std::map<int32_t, int64_t> feed_ ABSL_GUARDED_BY(mu_);
+  // Streams watched per partition. The feed position of a partition where
+  // none is watched goes stale: a new watch there starts at the fanout's end
+  // rather than replaying from it on the shared feed (a resuming browser
+  // catches up on its own subscription, at its own pace).
+  std::map<int32_t, int> watched_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
   // Join acknowledgements still to come on this session for watches of
   // streams since unwatched: the next ones for such a stream belong to those
