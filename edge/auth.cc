@@ -300,6 +300,7 @@ absl::StatusOr<Principal> Authenticator::Verify(absl::string_view token, absl::T
     return Refused("claims", "the token has no sub claim");
   }
   who.subject = std::move(*subject);
+  who.valid_until = absl::UnixEpoch() + absl::Seconds(*exp + leeway);
   for (auto [name, into] : {std::pair{"subscribe", &who.subscribe},
                             std::pair{"publish", &who.publish}, std::pair{"rpc", &who.rpc}}) {
     absl::StatusOr<std::vector<std::string>> list = StringList(claims, name);

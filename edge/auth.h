@@ -53,6 +53,9 @@ struct AuthOptions {
 // What a verified token grants.
 struct Principal {
   std::string subject;
+  // When the token stops being accepted (exp plus the leeway): an open
+  // stream authorized by it ends then.
+  absl::Time valid_until = absl::InfiniteFuture();
   std::vector<std::string> subscribe;
   std::vector<std::string> publish;
   std::vector<std::string> rpc;

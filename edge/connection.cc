@@ -262,6 +262,20 @@ void Connection::WhenDrained(std::function<void()> fn) {
   }
 }
 
+void Connection::EndWith(absl::string_view type, absl::string_view data) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  std::string frame;
+  if (preamble_sent_) {
+    last_id_sent_ = CursorLocked();
+    frame = IdLine(last_id_sent_);
+  }
+  frame += RenderEventBody(type, data);
+  WriteLocked(std::move(frame));
+  closed_ = true;
+  writer_->Close();
+}
+
 void Connection::Close() {
   absl::MutexLock lock(&mu_);
   if (closed_) return;

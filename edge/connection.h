@@ -125,6 +125,9 @@ class Connection final {
   bool CatchingUp() const;
   bool Closed() const;
   void Close();
+  // Ends the stream with one last event `type` carrying `data` and, as its
+  // id, the cursor as it stands: the browser's last event id stays exact.
+  void EndWith(absl::string_view type, absl::string_view data);
   // Calls `fn` once the connection's queued bytes are on the socket (or it
   // closed): private catch-ups read their next batch only then.
   void WhenDrained(std::function<void()> fn);

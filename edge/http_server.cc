@@ -675,6 +675,8 @@ class EdgeServer::Handler final : public Http::Handler {
     }
     s.accepted_.Increment();
     s.table_.SetConnection(id, *connection);
+    // Opened with a token: it lives no longer than the token.
+    if (who.has_value()) s.expiry_->Add(who->valid_until, *connection);
   }
 
   // What onInput keeps of the raw request: its line (for the repeated query
@@ -720,7 +722,10 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
       busy_requests_(metrics.AddCounter(
           "herald_edge_busy_connection_requests_total",
           "Bytes of another request on a connection holding a stream or an unanswered request "
-          "(dropped; a stream is closed)")) {
+          "(dropped; a stream is closed)")),
+      ended_expired_(metrics.AddCounter("herald_edge_streams_ended_total",
+                                        "Streams the edge ended with herald.auth, by reason",
+                                        {{"reason", "expired"}})) {
   for (const char* reason :
        {"missing", "malformed", "algorithm", "signature", "expired", "not_yet_valid", "claims"}) {
     auth_failures_[reason] =
@@ -756,6 +761,10 @@ absl::Status EdgeServer::Start() {
   absl::StatusOr<std::unique_ptr<OutputLoop>> loop = OutputLoop::Create();
   if (!loop.ok()) return loop.status();
   loop_ = std::move(*loop);
+  expiry_ = std::make_unique<ExpiryTimers>([this](Connection& connection) {
+    connection.EndWith("herald.auth", R"({"reason":"expired"})");
+    ended_expired_.Increment();
+  });
   publisher_ = v1::Publisher::NewStub(
       grpc::CreateChannel(options_.publisher, grpc::InsecureChannelCredentials()));
   const size_t colon = options_.address.rfind(':');
@@ -853,6 +862,7 @@ void EdgeServer::Drain() {
 void EdgeServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (heartbeat_.joinable()) heartbeat_.join();
+  expiry_.reset();
   // Before Pistache closes the sockets.
   for (ConnectionTable::Entry& entry : table_.ReleaseAll()) {
     if (entry.writer != nullptr) entry.writer->Abort();

@@ -12,6 +12,10 @@
 // (400 with a JSON body), queued bytes per connection (slow clients are
 // dropped and resume from their cursor).
 //
+// A stream opened with a token ends when the token does (expiry_timers.h):
+// one last `herald.auth` event with {"reason":"expired"} and the cursor as
+// its id, then the end; the browser resumes with a fresh token and that id.
+//
 // Every request that opens, publishes or calls is authenticated (auth.h):
 // 401 for a missing or bad token where one is needed, 403 for a token that
 // does not grant it, whole requests only (a stream set with one forbidden
@@ -42,6 +46,7 @@
 #include "absl/time/time.h"
 #include "auth.h"
 #include "connection_table.h"
+#include "expiry_timers.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/publisher.grpc.pb.h"
 #include "hub.h"
@@ -114,6 +119,7 @@ class EdgeServer final {
   common::Registry& metrics_;
   WriterStats stats_;
   std::unique_ptr<OutputLoop> loop_;
+  std::unique_ptr<ExpiryTimers> expiry_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
@@ -141,6 +147,7 @@ class EdgeServer final {
   common::Counter& rpc_failures_;
   common::Counter& forbidden_;
   common::Counter& busy_requests_;
+  common::Counter& ended_expired_;
   absl::flat_hash_map<std::string, common::Counter*> auth_failures_;  // by reason
 };
 

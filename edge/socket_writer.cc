@@ -136,7 +136,8 @@ bool SocketWriter::Send(std::string bytes) {
 }
 
 bool SocketWriter::SendLocked(std::string bytes) {
-  if (closed_) return false;
+  if (closed_ || close_when_drained_) return false;  // ended: nothing may follow
+
   if (pending_.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -220,8 +221,16 @@ void SocketWriter::End() {
   std::vector<std::function<void()>> ready;
   {
     absl::MutexLock lock(&mu_);
-    if (!closed_ && !released_ && pending_.empty()) {
-      static constexpr char kLast[] = "0\r\n\r\n";
+    static constexpr char kLast[] = "0\r\n\r\n";
+    if (!closed_ && !released_ && !pending_.empty()) {
+      // The last events still go out (a closing herald.auth among them);
+      // OnWritable shuts the socket down once they are on it.
+      pending_ += kLast;
+      stats_.bytes_queued += static_cast<int64_t>(sizeof(kLast) - 1);
+      close_when_drained_ = true;
+      return;
+    }
+    if (!closed_ && !released_) {
       (void)::send(fd_, kLast, sizeof(kLast) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     ShutdownLocked();

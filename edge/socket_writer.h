@@ -87,7 +87,8 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   bool WriteRaw(absl::string_view bytes);
   // One HTTP/1.1 chunk holding `data` (never empty).
   bool WriteChunk(absl::string_view data);
-  // Ends the response (terminating chunk) and shuts the socket down.
+  // Ends the response: the terminating chunk after what is queued, then the
+  // socket is shut down once that is on it.
   void End();
   // Shuts the socket down at once and lets go of it: call before the socket
   // is closed.

@@ -14,28 +14,12 @@
 // "consoleErrors": [...], "svgOrCanvas": n}. Exit status 0 when the page
 // got that far, 1 on timeout (the result is written either way).
 import { writeFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launchChromium, parseArgs } from './browser.mjs';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const [k, ...v] = a.replace(/^--/, '').split('=');
-    return [k, v.join('=')];
-  }),
-);
-for (const required of ['url', 'screenshot', 'out']) {
-  if (!args[required]) {
-    console.error(`missing --${required}`);
-    process.exit(2);
-  }
-}
+const args = parseArgs(['url', 'screenshot', 'out']);
 const timeoutMs = Number(args.timeout_ms ?? 90000);
 
-const browser = await chromium.launch({
-  executablePath: process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium();
 const result = { consoleErrors: [], restartErrors: [] };
 // Once the edge is killed on purpose, Chromium logs the cut stream and the
 // refused reconnects as resource errors: expected then, and kept apart.

@@ -4,8 +4,6 @@
 // comes back over SSE, the page reconnects by itself after an edge restart
 // and shows it, a screenshot is saved, and the console stays clean.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -18,13 +16,6 @@ namespace herald::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::unique_ptr<ChildProcess> Start(const std::string& binary, std::vector<std::string> args,
                                     const std::string& port_name, int* port) {
@@ -105,7 +96,7 @@ TEST(DashboardTest, ChartsAdvanceAnOrderComesBackAndTheConsoleIsClean) {
     ASSERT_TRUE(mesh.StartEdge().ok());
   }
   absl::StatusOr<int> exit = (*page)->Wait(absl::Seconds(150));
-  const std::string result = ReadAll(out);
+  const std::string result = ReadWholeFile(out);
   ASSERT_TRUE(exit.ok()) << "the page did not finish\n" << (*page)->LogTail();
   EXPECT_EQ(*exit, 0) << result << "\n"
                       << (*page)->LogTail() << "\nticker:\n"

@@ -10,35 +10,13 @@
 // "opens <count>" (how many times the EventSource (re)connected by itself).
 // Exit status: 0 when every stream finished, 1 on timeout or error.
 import { writeFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launchChromium, parseArgs } from './browser.mjs';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const [k, ...v] = a.replace(/^--/, '').split('=');
-    return [k, v.join('=')];
-  }),
-);
-for (const required of ['origin', 'streams', 'out', 'ready_file']) {
-  if (!args[required]) {
-    console.error(`missing --${required}`);
-    process.exit(2);
-  }
-}
+const args = parseArgs(['origin', 'streams', 'out', 'ready_file']);
 const streams = args.streams.split(',');
 const timeoutMs = Number(args.timeout_ms ?? 120000);
 
-const browser = await chromium.launch({
-  executablePath: process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 let status = 1;
 try {
   const page = await browser.newPage();

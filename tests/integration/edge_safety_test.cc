@@ -3,9 +3,11 @@
 // that leave no write gap longer than --heartbeat. Real binaries and Kafka.
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -16,14 +18,24 @@
 #include "support/fleet.h"
 #include "support/kafka_env.h"
 #include "support/raw_socket.h"
+#include "support/sse_client.h"
+#include "support/test_events.h"
+#include "support/tokens.h"
 
 namespace herald {
 namespace {
 
 using ::herald::testing::Backbone;
+using ::herald::testing::Claims;
 using ::herald::testing::RawSocket;
+using ::herald::testing::SeqOf;
+using ::herald::testing::SignToken;
+using ::herald::testing::SseClient;
+using ::herald::testing::SseEvent;
 using ::herald::testing::Target;
+using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
+using ::herald::testing::WriteTempFile;
 using ::testing::HasSubstr;
 
 std::string Get(const std::string& target) {
@@ -222,6 +234,80 @@ TEST(EdgeHeartbeatTest, NoWriteGapOnAnIdleStreamExceedsTheHeartbeat) {
   EXPECT_GE(arrivals, 8);
   EXPECT_LE(longest, absl::Seconds(1)) << "a write gap longer than the heartbeat";
   EXPECT_THAT((*client)->received(), HasSubstr(": hb\n\n"));
+}
+
+TEST(EdgeTokenExpiryTest, AStreamEndsWithItsTokenAndResumesExactlyWithAFreshOne) {
+  const std::string secret = "expiry-test-secret-expiry-test-secret-0123";
+  const std::string secret_file = WriteTempFile("expiry-hs256", secret);
+  Backbone mesh;
+  ASSERT_TRUE(mesh.Start().ok());
+  ASSERT_TRUE(mesh.StartEdge({"--jwt_hs256_secret_file=" + secret_file, "--jwt_leeway=1s",
+                              "--public_streams=public.*"})
+                  .ok());
+  const int64_t exp = absl::ToUnixSeconds(absl::Now()) + 3;
+  const absl::Time valid_until = absl::FromUnixSeconds(exp) + absl::Seconds(1);  // + leeway
+  const std::string short_token = SignToken(
+      "HS256", secret, absl::StrCat(R"({"sub":"ada","exp":)", exp, R"(,"subscribe":["exp/s"]})"));
+  auto authed = SseClient::Connect(mesh.edge_port(), Target({"exp/s"}),
+                                   {{"Cookie", "herald_token=" + short_token}});
+  ASSERT_TRUE(authed.ok());
+  ASSERT_EQ((*authed)->status(), 200);
+  // A public stream opened without a token: no token, nothing to expire.
+  auto anonymous = SseClient::Connect(mesh.edge_port(), Target({"public.s"}));
+  ASSERT_TRUE(anonymous.ok());
+  ASSERT_EQ((*anonymous)->status(), 200);
+
+  // Events keep coming, before, across and after the expiry.
+  std::atomic<int> published{0};
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    while (!stop.load()) {
+      const int n = published.load();
+      if (!mesh.Publish("exp/s", "t", TestPayload("exp/s", n)).ok()) break;
+      published.store(n + 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  std::vector<int> seqs;
+  std::optional<SseEvent> last;
+  while (std::optional<SseEvent> e = (*authed)->Next(absl::Seconds(10))) {
+    if (e->type == "t") seqs.push_back(SeqOf(e->data));
+    last = e;
+  }
+  const absl::Time ended = absl::Now();
+  ASSERT_TRUE((*authed)->ended()) << "the stream outlived its token";
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->type, "herald.auth") << "no herald.auth before the close";
+  EXPECT_EQ(last->data, R"({"reason":"expired"})");
+  EXPECT_EQ(last->id, (*authed)->last_id()) << "herald.auth carries the cursor";
+  std::printf("token valid until +%s past exp; stream ended %s after that, %zu events before\n",
+              "1s", absl::FormatDuration(ended - valid_until).c_str(), seqs.size());
+  EXPECT_GE(ended, valid_until - absl::Milliseconds(100)) << "ended before the token expired";
+  EXPECT_LE(ended, valid_until + absl::Seconds(1)) << "ended late";
+  EXPECT_FALSE(seqs.empty());
+
+  // With a fresh token and the last id: everything published meanwhile, once.
+  const std::string fresh = SignToken("HS256", secret, Claims("ada", R"("subscribe":["exp/s"])"));
+  auto resumed =
+      SseClient::Connect(mesh.edge_port(), Target({"exp/s"}),
+                         {{"Cookie", "herald_token=" + fresh}, {"Last-Event-ID", last->id}});
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_EQ((*resumed)->status(), 200);
+  ASSERT_TRUE(WaitFor([&] { return published.load() >= static_cast<int>(seqs.size()) + 20; },
+                      absl::Seconds(30)));
+  stop.store(true);
+  publisher.join();
+  while (seqs.size() < static_cast<size_t>(published.load())) {
+    std::optional<SseEvent> e = (*resumed)->Next(absl::Seconds(10));
+    ASSERT_TRUE(e.has_value()) << "stopped at " << seqs.size() << " of " << published.load();
+    seqs.push_back(SeqOf(e->data));
+  }
+  for (size_t n = 0; n < seqs.size(); ++n) ASSERT_EQ(seqs[n], static_cast<int>(n));
+
+  // The stream without a token is still open.
+  EXPECT_FALSE((*anonymous)->Next(absl::Milliseconds(200)).has_value());
+  EXPECT_FALSE((*anonymous)->ended()) << "a stream without a token was ended";
+  EXPECT_EQ(mesh.EdgeMetric(R"(herald_edge_streams_ended_total{reason="expired"})"), 1);
 }
 
 }  // namespace

@@ -25,6 +25,13 @@ std::string HeraldSource(const std::string& relative) {
   return absl::StrCat(HERALD_SOURCE_DIR, "/", relative);
 }
 
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string FindProgram(const std::string& name) {
   const char* path = std::getenv("PATH");
   for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "", ':')) {

@@ -30,6 +30,8 @@ std::string HeraldBinary(const std::string& name);
 std::string HeraldSource(const std::string& relative);
 // The full path of a program on PATH (ChildProcess::Start needs one), or "".
 std::string FindProgram(const std::string& name);
+// A file's whole text ("" if it cannot be read), e.g. what a child wrote.
+std::string ReadWholeFile(const std::string& path);
 
 class ChildProcess final {
  public:

@@ -16,6 +16,17 @@
 // every subscribed stream) when it reconnects, and the edge resumes each
 // stream exactly there. Authentication uses the herald_token cookie (set it
 // for the edge's origin); POST helpers also take a bearer token.
+//
+// A stream lives no longer than its token: the edge ends it with a
+// `herald.auth` event ({"reason": "expired"}) whose id is the cursor. With
+// `refreshToken`, the client gets a new token, sets it (the cookie for the
+// page's origin, the Bearer token for POSTs) and reopens from that id: the
+// application sees no gap and no duplicate. Without it, onStatus reports the
+// state `expired`.
+//
+//   const herald = new HeraldClient({
+//     refreshToken: async () => (await fetch('/auth/token', { method: 'POST' })).text(),
+//   });
 
 /** An HTTP answer that was not 2xx: `status`, and the edge's `code` and message. */
 export class HeraldError extends Error {
@@ -29,12 +40,41 @@ export class HeraldError extends Error {
 
 export class HeraldClient {
   /**
-   * @param {{baseUrl?: string, token?: string}} options  `token` is sent as a
-   *   Bearer token on POSTs (subscriptions use the herald_token cookie).
+   * @param {{baseUrl?: string, token?: string,
+   *          refreshToken?: function(): Promise<string|undefined>}} options
+   *   `token` is sent as a Bearer token on POSTs (subscriptions use the
+   *   herald_token cookie). `refreshToken` is called when the edge ends a
+   *   stream because its token expired, and when a POST gets 401: resolve to
+   *   the new token (set as the cookie for the page's origin and as the Bearer
+   *   token), or to nothing once the callback has refreshed the cookie itself
+   *   (e.g. an HttpOnly cookie set by your server, or a cross-origin edge).
    */
-  constructor({ baseUrl = '', token } = {}) {
+  constructor({ baseUrl = '', token, refreshToken } = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, '');
     this.token = token;
+    this.refreshToken = refreshToken;
+  }
+
+  /** Uses `token` from now on: the Bearer token, and the cookie of a same-origin edge. */
+  setToken(token) {
+    this.token = token;
+    if (this.baseUrl === '' && typeof document !== 'undefined') {
+      const secure = location.protocol === 'https:' ? '; Secure' : '';
+      document.cookie = `herald_token=${token}; path=/; SameSite=Strict${secure}`;
+    }
+  }
+
+  /** Calls refreshToken and applies what it gives; false without one or when it fails. */
+  async refresh() {
+    if (!this.refreshToken) return false;
+    try {
+      const token = await this.refreshToken();
+      if (typeof token === 'string' && token !== '') this.setToken(token);
+      return true;
+    } catch (e) {
+      console.warn('herald: refreshToken failed:', e);
+      return false;
+    }
   }
 
   /**
@@ -49,7 +89,7 @@ export class HeraldClient {
    * @returns {Subscription}
    */
   subscribe(streams, options = {}) {
-    return new Subscription(this.baseUrl, streams, options);
+    return new Subscription(this, streams, options);
   }
 
   /** POST /v1/streams/{stream}/events; resolves to {id, stream, partition, offset}. */
@@ -67,7 +107,7 @@ export class HeraldClient {
     return this.#post(`/v1/rpc/${method}`, body, { timeoutMs, idempotencyKey });
   }
 
-  async #post(path, body, { timeoutMs, idempotencyKey } = {}) {
+  async #post(path, body, { timeoutMs, idempotencyKey } = {}, retried = false) {
     const headers = { 'Content-Type': 'application/json' };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
@@ -78,6 +118,10 @@ export class HeraldClient {
     const text = await response.text();
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    // A 401 was not processed: with a fresh token the request may go again, once.
+    if (response.status === 401 && !retried && this.refreshToken && (await this.refresh())) {
+      return this.#post(path, body, { timeoutMs, idempotencyKey }, true);
+    }
     if (!response.ok) {
       throw new HeraldError(response.status, json?.error?.code ?? 'unknown',
         json?.error?.message ?? (text || response.statusText));
@@ -88,29 +132,52 @@ export class HeraldClient {
 
 /**
  * @typedef {Object} Status
- * @property {'connecting'|'open'|'reconnecting'|'closed'} state
+ * @property {'connecting'|'open'|'reconnecting'|'refreshing'|'expired'|'closed'} state
  * @property {number} opens       how many times the connection opened
  * @property {number} reconnects  opens after the first
  * @property {number} resumes     reconnects that resumed from a last event id
  * @property {string} lastEventId the cursor the browser resumes from
  * @property {number} events      events received
+ * @property {number} refreshes   reopens with a refreshed token after herald.auth
  */
 export class Subscription {
+  #client;
   #source;
   #options;
-  status = { state: 'connecting', opens: 0, reconnects: 0, resumes: 0, lastEventId: '', events: 0 };
+  #url;
+  #closed = false;
+  status = {
+    state: 'connecting', opens: 0, reconnects: 0, resumes: 0, lastEventId: '', events: 0,
+    refreshes: 0,
+  };
 
-  constructor(baseUrl, streams, options) {
+  constructor(client, streams, options) {
     if (!Array.isArray(streams) || streams.length === 0) {
       throw new TypeError('subscribe: give at least one stream');
     }
+    this.#client = client;
     this.#options = options;
     const query = streams.map((s) => `stream=${encodeURIComponent(s)}`);
     if (options.rewind) query.push(`rewind=${options.rewind}`);
-    if (options.lastEventId) query.push(`lastEventId=${encodeURIComponent(options.lastEventId)}`);
-    this.#source = new EventSource(`${baseUrl}/v1/events?${query.join('&')}`,
-      { withCredentials: baseUrl !== '' });
-    this.#source.onopen = () => {
+    this.#url = `${client.baseUrl}/v1/events?${query.join('&')}`;
+    this.#open(options.lastEventId);
+  }
+
+  /** Stops following the streams. */
+  close() {
+    this.#closed = true;
+    this.#source.close();
+    this.#report('closed');
+  }
+
+  // A new EventSource, from `lastEventId` when given (its own reconnects then
+  // send the Last-Event-ID header, which the edge prefers).
+  #open(lastEventId) {
+    const url = lastEventId ? `${this.#url}&lastEventId=${encodeURIComponent(lastEventId)}`
+      : this.#url;
+    const source = new EventSource(url, { withCredentials: this.#client.baseUrl !== '' });
+    this.#source = source;
+    source.onopen = () => {
       this.status.opens += 1;
       if (this.status.opens > 1) {
         this.status.reconnects += 1;
@@ -119,25 +186,33 @@ export class Subscription {
       }
       this.#report('open');
     };
-    this.#source.onerror = () => {
+    source.onerror = () => {
       // EventSource reconnects by itself (after the edge's retry: hint),
       // unless the edge refused the request for good.
-      this.#report(this.#source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
+      this.#report(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
     };
-    const handlers = { ...(options.on ?? {}) };
-    for (const [type, handler] of Object.entries(handlers)) {
-      this.#source.addEventListener(type, (event) => this.#deliver(event, handler));
+    for (const [type, handler] of Object.entries(this.#options.on ?? {})) {
+      source.addEventListener(type, (event) => this.#deliver(event, handler));
     }
-    this.#source.addEventListener('herald.reset', (event) => {
+    source.addEventListener('herald.reset', (event) => {
       this.status.lastEventId = event.lastEventId;
-      options.onReset?.(parse(event.data));
+      this.#options.onReset?.(parse(event.data));
     });
+    source.addEventListener('herald.auth', (event) => this.#expired(event));
   }
 
-  /** Stops following the streams. */
-  close() {
-    this.#source.close();
-    this.#report('closed');
+  // The edge ended the stream because the token expired; its id is the cursor.
+  async #expired(event) {
+    this.#source.close();  // reconnecting with the old token would be refused
+    if (event.lastEventId) this.status.lastEventId = event.lastEventId;
+    this.#report('refreshing');
+    if (!(await this.#client.refresh())) {
+      this.#report('expired');
+      return;
+    }
+    if (this.#closed) return;
+    this.status.refreshes += 1;
+    this.#open(this.status.lastEventId);
   }
 
   #deliver(event, handler) {
