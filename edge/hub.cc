@@ -31,6 +31,7 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
   PrivateSubscription(Hub& hub, std::shared_ptr<v1::Fanout::Stub> stub,
                       std::shared_ptr<Connection> conn, v1::SubscribeRequest request)
       : hub_(hub),
+        stub_key_(stub.get()),
         stub_(std::move(stub)),
         connection_(std::move(conn)),
         request_(std::move(request)) {}
@@ -43,7 +44,8 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
     StartCall();
   }
 
-  const v1::Fanout::Stub* stub() const { return stub_.get(); }
+  // Which session's replica this catch-up reads (an identity, never dereferenced).
+  const v1::Fanout::Stub* stub() const { return stub_key_; }
   // Whether a read has been waiting since before `before`.
   bool StalledSince(absl::Time before) const {
     const int64_t since = reading_since_.load();
@@ -86,9 +88,10 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
       connection_->Close();
     }
     // The connection's last reference may go here, and with it a writer of
-    // the HTTP server's: before the hub may finish stopping.
+    // the HTTP server's: before the hub may finish stopping. The stub (and
+    // its channel, whose callback thread this is) goes to the hub.
     connection_.reset();
-    hub_.Forget(this);
+    hub_.Forget(this, std::move(stub_));
     Unref();
   }
 
@@ -99,6 +102,7 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
   }
 
   Hub& hub_;
+  const v1::Fanout::Stub* const stub_key_;
   std::shared_ptr<v1::Fanout::Stub> stub_;
   std::shared_ptr<Connection> connection_;
   v1::SubscribeRequest request_;
@@ -162,14 +166,22 @@ void Hub::Stop() {
   // end the others.
   CloseAll();
   CancelCatchUps(nullptr);
+  std::vector<std::shared_ptr<v1::Fanout::Stub>> retired;
   {
     absl::MutexLock lock(&catchups_mu_);
     auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(catchups_mu_) { return catchups_.empty(); };
     catchups_mu_.Await(absl::Condition(&done));
+    retired.swap(retired_stubs_);
   }
+  retired.clear();  // outside the lock
   // The work queued for connections runs (on closed connections), then every
   // connection is released.
-  deliverer_.reset();
+  std::unique_ptr<Deliverer> deliverer;
+  {
+    absl::MutexLock lock(&mu_);
+    deliverer = std::move(deliverer_);
+  }
+  deliverer.reset();  // outside the lock: it joins threads that write to connections
   absl::MutexLock lock(&mu_);
   registrations_.clear();
   streams_.clear();
@@ -195,8 +207,10 @@ void Hub::Watchdog() {
       }
     }
     std::vector<PrivateSubscription*> stalled;
+    std::vector<std::shared_ptr<v1::Fanout::Stub>> retired;
     {
       absl::MutexLock lock(&catchups_mu_);
+      retired.swap(retired_stubs_);  // let go below, on this thread
       for (PrivateSubscription* c : catchups_) {
         if (!c->StalledSince(before)) continue;
         c->Ref();
@@ -230,9 +244,10 @@ void Hub::CancelCatchUps(const v1::Fanout::Stub* stub) {
   }
 }
 
-void Hub::Forget(PrivateSubscription* catch_up) {
+void Hub::Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub) {
   absl::MutexLock lock(&catchups_mu_);
   catchups_.erase(catch_up);
+  retired_stubs_.push_back(std::move(stub));
 }
 
 bool Hub::Ready() const {

@@ -129,7 +129,10 @@ class Hub final {
   void Watchdog();
   // Ends the catch-ups running on `stub` (all of them for null).
   void CancelCatchUps(const v1::Fanout::Stub* stub);
-  void Forget(PrivateSubscription* catch_up);
+  // Ends `catch_up`'s registration and takes its stub: a channel must not be
+  // destroyed on one of its own callback threads, so the last reference to
+  // an old session's stub is let go on the watchdog's thread (or in Stop).
+  void Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub);
   bool Session(const std::string& address);
   void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -184,6 +187,7 @@ class Hub final {
   // gRPC callbacks; nothing is called out under it).
   absl::Mutex catchups_mu_;
   absl::flat_hash_set<PrivateSubscription*> catchups_ ABSL_GUARDED_BY(catchups_mu_);
+  std::vector<std::shared_ptr<v1::Fanout::Stub>> retired_stubs_ ABSL_GUARDED_BY(catchups_mu_);
   std::unique_ptr<Deliverer> deliverer_;
   int next_lane_ ABSL_GUARDED_BY(mu_) = 0;
 

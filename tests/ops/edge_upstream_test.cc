@@ -167,7 +167,7 @@ TEST(EdgeLifetimeTest, ACatchUpParkedOnAStalledBrowserOutlivesItsEndedCall) {
     } else {
       auto again =
           SseClient::Connect(mesh.edge_port(), Target({"park/s"}), {{"Last-Event-ID", last_id}});
-      ASSERT_TRUE(again.ok());
+      ASSERT_TRUE(again.ok()) << again.status() << "\n" << mesh.edge().LogTail();
       client = std::move(*again);
     }
     while (seqs.size() < kEvents) {
