@@ -39,13 +39,6 @@ bool ConnectionTable::SetConnection(size_t peer, std::shared_ptr<Connection> con
   return true;
 }
 
-std::optional<ConnectionTable::Kind> ConnectionTable::Claimed(size_t peer) const {
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(peer);
-  if (it == entries_.end()) return std::nullopt;
-  return it->second.kind;
-}
-
 std::optional<ConnectionTable::Entry> ConnectionTable::Find(size_t peer) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(peer);

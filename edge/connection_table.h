@@ -4,7 +4,7 @@
 // its request has returned (an SSE stream, a POST waiting for its gRPC
 // answer) claims the connection. While a claim holds:
 //   - bytes arriving on the connection never start another handler: the
-//     server asks Claimed() first and ignores them (and closes a stream);
+//     server asks Find() first and ignores them (and closes a stream);
 //   - the claim holds the only SocketWriter allowed to touch the socket.
 // A claim fails when the connection is claimed already, so no entry is ever
 // overwritten and no writer is ever orphaned. It is released exactly once,
@@ -68,8 +68,6 @@ class ConnectionTable final {
   // The stream's connection, once started. False if the claim is gone.
   bool SetConnection(size_t peer, std::shared_ptr<Connection> connection);
 
-  // The kind of the claim on `peer`, if any.
-  std::optional<Kind> Claimed(size_t peer) const;
   // The entry of `peer` (a copy: the caller acts outside the lock).
   std::optional<Entry> Find(size_t peer) const;
   // Ends the claim on `peer` and hands its entry back; nullopt if there was none.

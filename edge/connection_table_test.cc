@@ -8,14 +8,14 @@ namespace {
 TEST(ConnectionTableTest, AClaimedConnectionCannotBeClaimedAgain) {
   ConnectionTable table({.max_streams = 10, .max_streams_per_ip = 10});
   ASSERT_TRUE(table.ClaimStream(1, "10.0.0.1", nullptr).ok());
-  EXPECT_EQ(table.Claimed(1), ConnectionTable::Kind::kStream);
+  EXPECT_EQ(table.Find(1)->kind, ConnectionTable::Kind::kStream);
   // A second request on the same connection: neither a stream nor an answer.
   EXPECT_TRUE(absl::IsAlreadyExists(table.ClaimStream(1, "10.0.0.1", nullptr)));
   EXPECT_TRUE(absl::IsAlreadyExists(table.ClaimAnswer(1, nullptr)));
   EXPECT_EQ(table.streams(), 1u);
 
   ASSERT_TRUE(table.ClaimAnswer(2, nullptr).ok());
-  EXPECT_EQ(table.Claimed(2), ConnectionTable::Kind::kAnswer);
+  EXPECT_EQ(table.Find(2)->kind, ConnectionTable::Kind::kAnswer);
   EXPECT_TRUE(absl::IsAlreadyExists(table.ClaimStream(2, "10.0.0.1", nullptr)));
   EXPECT_TRUE(absl::IsAlreadyExists(table.ClaimAnswer(2, nullptr)));
   EXPECT_EQ(table.answers(), 1u);
@@ -31,7 +31,7 @@ TEST(ConnectionTableTest, ReleaseHandsTheEntryBackOnceAndCountsReturnToZero) {
   EXPECT_EQ(stream->kind, ConnectionTable::Kind::kStream);
   EXPECT_EQ(stream->ip, "10.0.0.1");
   EXPECT_FALSE(table.Release(7).has_value()) << "released twice";
-  EXPECT_FALSE(table.Claimed(7).has_value());
+  EXPECT_FALSE(table.Find(7).has_value());
   ASSERT_TRUE(table.Release(8).has_value());
   EXPECT_EQ(table.streams(), 0u);
   EXPECT_EQ(table.answers(), 0u);
@@ -44,7 +44,7 @@ TEST(ConnectionTableTest, LimitsCountStreamsOnlyAndRefuseWithoutClaiming) {
   ASSERT_TRUE(table.ClaimStream(1, "a", nullptr).ok());
   ASSERT_TRUE(table.ClaimStream(2, "a", nullptr).ok());
   EXPECT_TRUE(absl::IsResourceExhausted(table.ClaimStream(3, "a", nullptr)));
-  EXPECT_FALSE(table.Claimed(3).has_value());
+  EXPECT_FALSE(table.Find(3).has_value());
   ASSERT_TRUE(table.ClaimAnswer(4, nullptr).ok()) << "answers are not streams";
   ASSERT_TRUE(table.ClaimStream(5, "b", nullptr).ok());
   EXPECT_TRUE(absl::IsResourceExhausted(table.ClaimStream(6, "c", nullptr)));

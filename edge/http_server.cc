@@ -180,8 +180,8 @@ class EdgeServer::Handler final : public Http::Handler {
     // an unanswered request never reach the parser, so they start no second
     // handler, leave the peer idle for Pistache's timer and read nothing into
     // memory (after a 413, the rest of the body goes the same way).
-    if (std::optional<ConnectionTable::Kind> kind = server_->table_.Claimed(peer->getID())) {
-      OnBusy(peer, *kind, len);
+    if (std::optional<ConnectionTable::Entry> claim = server_->table_.Find(peer->getID())) {
+      OnBusy(peer, *claim, len);
       return;
     }
     // Peer data is only touched on this reactor thread.
@@ -324,18 +324,13 @@ class EdgeServer::Handler final : public Http::Handler {
   // Bytes on a claimed connection: a pipelined or hostile second request.
   // Counted and dropped; a stream is closed (its browser resumes from its
   // cursor), an answer still comes and closes the connection.
-  void OnBusy(const std::shared_ptr<Tcp::Peer>& peer, ConnectionTable::Kind kind, size_t len) {
+  void OnBusy(const std::shared_ptr<Tcp::Peer>& peer, const ConnectionTable::Entry& claim,
+              size_t len) {
     server_->busy_requests_.Increment();
-    if (kind != ConnectionTable::Kind::kStream) return;
-    std::optional<ConnectionTable::Entry> entry = server_->table_.Find(peer->getID());
-    if (!entry.has_value()) return;
+    if (claim.kind != ConnectionTable::Kind::kStream) return;
     spdlog::debug("{} bytes of another request on the stream of {}: closing it", len,
                   peer->address().host());
-    if (entry->connection != nullptr) {
-      entry->connection->Close();
-    } else if (entry->writer != nullptr) {
-      entry->writer->End();
-    }
+    claim.writer->End();  // the connection learns it at its next write
   }
 
   // A CORS preflight: 204 for an allowed origin, 403 otherwise.

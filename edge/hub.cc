@@ -165,7 +165,7 @@ void Hub::Stop() {
   // Closed connections run the catch-ups' parked callbacks; cancelled calls
   // end the others.
   CloseAll();
-  CancelCatchUps(nullptr);
+  CancelCatchUps([](const PrivateSubscription&) { return true; });
   std::vector<std::shared_ptr<v1::Fanout::Stub>> retired;
   {
     absl::MutexLock lock(&catchups_mu_);
@@ -206,42 +206,37 @@ void Hub::Watchdog() {
         context_->TryCancel();
       }
     }
-    std::vector<PrivateSubscription*> stalled;
     std::vector<std::shared_ptr<v1::Fanout::Stub>> retired;
     {
       absl::MutexLock lock(&catchups_mu_);
-      retired.swap(retired_stubs_);  // let go below, on this thread
-      for (PrivateSubscription* c : catchups_) {
-        if (!c->StalledSince(before)) continue;
-        c->Ref();
-        stalled.push_back(c);
-      }
+      retired.swap(retired_stubs_);  // let go at the end of this round, on this thread
     }
-    // Outside the lock: a cancel may run the call's callbacks right here.
-    for (PrivateSubscription* c : stalled) {
-      spdlog::warn("a catch-up got nothing from its fanout for {}: ending it",
+    const size_t stalled =
+        CancelCatchUps([&](const PrivateSubscription& c) { return c.StalledSince(before); });
+    if (stalled > 0) {
+      spdlog::warn("{} catch-up(s) got nothing from their fanout for {}: ending them", stalled,
                    absl::FormatDuration(options_.upstream_timeout));
-      upstream_timeouts_.Increment();
-      c->Cancel();
-      c->Unref();
+      upstream_timeouts_.Increment(static_cast<double>(stalled));
     }
   }
 }
 
-void Hub::CancelCatchUps(const v1::Fanout::Stub* stub) {
+size_t Hub::CancelCatchUps(absl::FunctionRef<bool(const PrivateSubscription&)> which) {
   std::vector<PrivateSubscription*> victims;
   {
     absl::MutexLock lock(&catchups_mu_);
     for (PrivateSubscription* c : catchups_) {
-      if (stub != nullptr && c->stub() != stub) continue;
+      if (!which(*c)) continue;
       c->Ref();
       victims.push_back(c);
     }
   }
+  // Outside the lock: a cancel may run the call's callbacks right here.
   for (PrivateSubscription* c : victims) {
     c->Cancel();
     c->Unref();
   }
+  return victims.size();
 }
 
 void Hub::Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub) {
@@ -364,7 +359,7 @@ bool Hub::Session(const std::string& address) {
   context.TryCancel();  // unblocks a write in progress
   // Catch-ups on this replica end too (a hung one would hold them forever):
   // their browsers resume from their cursors on the next.
-  CancelCatchUps(stub.get());
+  CancelCatchUps([&](const PrivateSubscription& c) { return c.stub() == stub.get(); });
   {
     // The writer holds stream_mu_ while writing: once we have it, no write is
     // in progress and none will use this stream.

@@ -46,6 +46,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "connection.h"
@@ -127,8 +128,8 @@ class Hub final {
   void WriterLoop();
   // Drops the Attach stream or catch-ups whose reads wait too long.
   void Watchdog();
-  // Ends the catch-ups running on `stub` (all of them for null).
-  void CancelCatchUps(const v1::Fanout::Stub* stub);
+  // Ends the catch-ups `which` selects; how many.
+  size_t CancelCatchUps(absl::FunctionRef<bool(const PrivateSubscription&)> which);
   // Ends `catch_up`'s registration and takes its stub: a channel must not be
   // destroyed on one of its own callback threads, so the last reference to
   // an old session's stub is let go on the watchdog's thread (or in Stop).

@@ -221,20 +221,10 @@ void SocketWriter::End() {
   std::vector<std::function<void()>> ready;
   {
     absl::MutexLock lock(&mu_);
-    static constexpr char kLast[] = "0\r\n\r\n";
-    if (!closed_ && !released_ && !pending_.empty()) {
-      // The last events still go out (a closing herald.auth among them);
-      // OnWritable shuts the socket down once they are on it.
-      pending_ += kLast;
-      stats_.bytes_queued += static_cast<int64_t>(sizeof(kLast) - 1);
-      close_when_drained_ = true;
-      return;
-    }
-    if (!closed_ && !released_) {
-      (void)::send(fd_, kLast, sizeof(kLast) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    ShutdownLocked();
-    ready.swap(drained_);
+    // The terminating chunk goes after what is queued (a closing herald.auth
+    // among it); a no-op once the writer is closed or already ending.
+    SendLocked("0\r\n\r\n");
+    if (CloseWhenDrainedLocked()) ready.swap(drained_);
   }
   loop_.Post(std::move(ready));
 }
@@ -255,12 +245,16 @@ void SocketWriter::CloseWhenDrained() {
   std::vector<std::function<void()>> ready;
   {
     absl::MutexLock lock(&mu_);
-    close_when_drained_ = true;
-    if (!pending_.empty()) return;  // OnWritable shuts it down once flushed
-    ShutdownLocked();
-    ready.swap(drained_);
+    if (CloseWhenDrainedLocked()) ready.swap(drained_);
   }
   loop_.Post(std::move(ready));
+}
+
+bool SocketWriter::CloseWhenDrainedLocked() {
+  close_when_drained_ = true;
+  if (!pending_.empty()) return false;  // OnWritable shuts it down once flushed
+  ShutdownLocked();
+  return true;
 }
 
 bool SocketWriter::closed() const {

@@ -107,6 +107,8 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   bool SendLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Shuts the socket down once nothing is pending: true if that is now.
+  bool CloseWhenDrainedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes under the lock; if that closed the writer, its drained callbacks
   // go to the loop.
   bool Send(std::string bytes);
