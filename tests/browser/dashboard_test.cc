@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "support/backbone.h"
 #include "support/process.h"
+#include "support/status_assert.h"
 
 namespace herald::testing {
 namespace {
@@ -32,7 +33,7 @@ TEST(DashboardTest, ChartsAdvanceAnOrderComesBackAndTheConsoleIsClean) {
   const std::string node = FindProgram("node");
   ASSERT_FALSE(node.empty()) << "node is not on PATH (scripts/setup installs it)";
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   int orders_port = 0, ticker_port = 0, stats_port = 0;
   auto orders = Start("herald-demo-orders",
                       {"--grpc_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0",
@@ -93,7 +94,7 @@ TEST(DashboardTest, ChartsAdvanceAnOrderComesBackAndTheConsoleIsClean) {
   if (std::filesystem::exists(ready)) {
     mesh.edge().Kill(SIGKILL);
     (void)mesh.edge().Wait(absl::Seconds(10));
-    ASSERT_TRUE(mesh.StartEdge().ok());
+    HERALD_ASSERT_OK(mesh.StartEdge());
   }
   absl::StatusOr<int> exit = (*page)->Wait(absl::Seconds(150));
   const std::string result = ReadWholeFile(out);

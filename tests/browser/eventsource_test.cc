@@ -16,6 +16,7 @@
 #include "support/backbone.h"
 #include "support/kafka_env.h"
 #include "support/process.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 
 namespace herald {
@@ -59,9 +60,9 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   const std::string node = FindProgram("node");
   ASSERT_FALSE(node.empty()) << "node is not on PATH (scripts/setup installs it)";
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   // A short retry: hint, so the browser comes back soon after the restart.
-  ASSERT_TRUE(mesh.StartEdge({"--retry_ms=500"}).ok());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--retry_ms=500"}));
 
   const std::vector<std::string> streams = {"browser/a", "browser/b"};
   char dir[] = "/tmp/herald-browser-XXXXXX";
@@ -83,7 +84,7 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   std::thread publisher([&] {
     for (int n = 0; n < kPerStream; ++n) {
       for (const std::string& s : streams) {
-        ASSERT_TRUE(mesh.Publish(s, "tick", TestPayload(s, n)).ok());
+        HERALD_ASSERT_OK(mesh.Publish(s, "tick", TestPayload(s, n)));
         published.fetch_add(1);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(13));  // pacing, not a wait
@@ -91,7 +92,7 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   });
   ASSERT_TRUE(WaitFor([&] { return published.load() >= kPerStream * 2 / 3; }, absl::Seconds(60)));
   mesh.edge().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.edge().Wait(absl::Seconds(30)).ok());
+  HERALD_ASSERT_OK(mesh.edge().Wait(absl::Seconds(30)));
   const int at_kill = published.load();
   ASSERT_TRUE(WaitFor([&] { return published.load() >= at_kill + 60; }, absl::Seconds(60)))
       << "publishing while the edge is down";
@@ -99,7 +100,7 @@ TEST(BrowserTest, EventSourceResumesExactlyAcrossAnEdgeRestart) {
   ASSERT_TRUE(restarted.ok()) << restarted;
   publisher.join();
   for (const std::string& s : streams)
-    ASSERT_TRUE(mesh.Publish(s, "done", TestPayload(s, -2)).ok());
+    HERALD_ASSERT_OK(mesh.Publish(s, "done", TestPayload(s, -2)));
 
   absl::StatusOr<int> exit = (*page)->Wait(absl::Seconds(150));
   ASSERT_TRUE(exit.ok()) << "the page never finished:\n" << (*page)->LogTail();

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "support/backbone.h"
 #include "support/process.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 #include "support/tokens.h"
 
@@ -36,7 +37,7 @@ TEST(TokenRefreshTest, ShortTokensRefreshedByTheClientLoseAndRepeatNothing) {
   const std::string secret = "browser-refresh-secret-browser-refresh-01";
   const std::string secret_file = WriteTempFile("refresh-hs256", secret);
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   ASSERT_TRUE(mesh.StartEdge({"--jwt_hs256_secret_file=" + secret_file, "--jwt_leeway=0s",
                               std::string("--static_dir=") + HERALD_DASHBOARD_DIR})
                   .ok());
@@ -61,10 +62,10 @@ TEST(TokenRefreshTest, ShortTokensRefreshedByTheClientLoseAndRepeatNothing) {
   // 30 s of events, 10 a second.
   constexpr int kEvents = 300;
   for (int n = 0; n < kEvents; ++n) {
-    ASSERT_TRUE(mesh.Publish("auth/s", "tick", TestPayload("auth/s", n)).ok());
+    HERALD_ASSERT_OK(mesh.Publish("auth/s", "tick", TestPayload("auth/s", n)));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the pace of a live feed
   }
-  ASSERT_TRUE(mesh.Publish("auth/s", "done", TestPayload("auth/s", kEvents)).ok());
+  HERALD_ASSERT_OK(mesh.Publish("auth/s", "done", TestPayload("auth/s", kEvents)));
   absl::StatusOr<int> exit = (*page)->Wait(absl::Seconds(120));
   const std::string result = ReadWholeFile(out);
   ASSERT_TRUE(exit.ok()) << "the page did not finish\n" << (*page)->LogTail();

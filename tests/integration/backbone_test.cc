@@ -21,6 +21,7 @@
 #include "herald/broker/reader.h"
 #include "herald/common/cursor.h"
 #include "support/kafka_env.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 
 namespace herald {
@@ -117,7 +118,7 @@ class CuttingSubscriber {
 void RunExactness(bool kill_fanout) {
   Backbone mesh;
   // Small rings, so that resumed subscribers often need Kafka replays.
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}));
   constexpr int kStreams = 50;
   constexpr int kPerStream = 400;  // 20,000 events
   std::vector<std::string> streams;
@@ -149,7 +150,7 @@ void RunExactness(bool kill_fanout) {
     ASSERT_TRUE(WaitFor([&] { return acked_so_far.load() >= kStreams * kPerStream / 2; },
                         absl::Seconds(120)));
     mesh.fanout().Kill(SIGKILL);
-    ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
+    HERALD_ASSERT_OK(mesh.fanout().Wait(absl::Seconds(30)));
     absl::Status restarted = mesh.StartFanout();
     ASSERT_TRUE(restarted.ok()) << restarted;
     killed = true;
@@ -204,7 +205,7 @@ std::vector<int64_t> EventOffsets(const std::vector<v1::SubscribeResponse>& resp
 
 TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.partitions = 1, .fanout_args = {"--ring_events=20"}}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 1, .fanout_args = {"--ring_events=20"}}));
   std::string cursor_after_9;
   for (int n = 0; n < 300; ++n) {
     absl::StatusOr<v1::PublishResponse> r = mesh.Publish("deep", "tick", TestPayload("deep", n));
@@ -234,7 +235,7 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
       // Live events while the subscriber is at the hand-over point.
       published_live = true;
       for (int n = 300; n < 320; ++n)
-        ASSERT_TRUE(mesh.Publish("deep", "t", TestPayload("deep", n)).ok());
+        HERALD_ASSERT_OK(mesh.Publish("deep", "t", TestPayload("deep", n)));
     }
   }
   context.TryCancel();
@@ -248,11 +249,11 @@ TEST(BackboneTest, DeepReplayFromKafkaHandsOverToLiveExactly) {
 
 TEST(BackboneTest, RewindReplaysTheLastEventsThenGoesLive) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=8"}}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.fanout_args = {"--ring_events=8"}}));
   for (int n = 0; n < 30; ++n) {
-    ASSERT_TRUE(mesh.Publish("rw/a", "t", TestPayload("rw/a", n)).ok());
+    HERALD_ASSERT_OK(mesh.Publish("rw/a", "t", TestPayload("rw/a", n)));
     if (n % 3 == 0) {
-      ASSERT_TRUE(mesh.Publish("rw/b", "t", TestPayload("rw/b", n / 3)).ok());
+      HERALD_ASSERT_OK(mesh.Publish("rw/b", "t", TestPayload("rw/b", n / 3)));
     }
   }
   v1::SubscribeRequest request;
@@ -289,7 +290,7 @@ TEST(BackboneTest, CursorOlderThanRetentionResetsToOldestRetained) {
   }
   auto reader = broker::Reader::Create(
       {.client = {.bootstrap_servers = mesh.bootstrap()}, .topic = mesh.topic()});
-  ASSERT_TRUE(reader.ok());
+  HERALD_ASSERT_OK(reader);
   int64_t low = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -316,11 +317,11 @@ TEST(BackboneTest, CursorOlderThanRetentionResetsToOldestRetained) {
 
 TEST(BackboneTest, CursorOfAnotherEpochOrMalformedResetsToLive) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   absl::StatusOr<v1::PublishResponse> before = mesh.Publish("ep", "t", "1");
-  ASSERT_TRUE(before.ok());
+  HERALD_ASSERT_OK(before);
   absl::StatusOr<common::Cursor> cursor = common::DecodeCursor(before->cursor());
-  ASSERT_TRUE(cursor.ok());
+  HERALD_ASSERT_OK(cursor);
   common::Cursor other = *cursor;
   other.epoch = "0123456789ab";
   const int32_t p = cursor->next.begin()->first;
@@ -345,7 +346,7 @@ TEST(BackboneTest, CursorOfAnotherEpochOrMalformedResetsToLive) {
     EXPECT_EQ(first.reset().reason(), reason);
     ASSERT_TRUE(reader->Read(&second));
     ASSERT_TRUE(second.has_cursor());  // live: the event published before is not replayed
-    ASSERT_TRUE(mesh.Publish("ep", "t", "2").ok());
+    HERALD_ASSERT_OK(mesh.Publish("ep", "t", "2"));
     v1::SubscribeResponse third;
     while (reader->Read(&third) && !third.has_batch()) {
     }
@@ -358,7 +359,7 @@ TEST(BackboneTest, CursorOfAnotherEpochOrMalformedResetsToLive) {
 
 TEST(BackboneTest, RawRecordsFromKcatReachSubscribers) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   v1::SubscribeRequest request;
   request.add_streams("raw/kcat");
   grpc::ClientContext context;
@@ -383,7 +384,7 @@ TEST(BackboneTest, RawRecordsFromKcatReachSubscribers) {
 
 TEST(BackboneTest, BadInputGetsClearStatusesAndServicesKeepServing) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.publisher_args = {"--max_payload_bytes=1024"}}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.publisher_args = {"--max_payload_bytes=1024"}}));
   struct Case {
     std::string stream, type, text, why;
   };
@@ -425,7 +426,7 @@ TEST(BackboneTest, BadInputGetsClearStatusesAndServicesKeepServing) {
   v1::SubscribeRequest ok;
   ok.add_streams("ok");
   ok.set_rewind(1);
-  ASSERT_TRUE(mesh.Publish("ok", "t", "fine").ok());
+  HERALD_ASSERT_OK(mesh.Publish("ok", "t", "fine"));
   std::vector<v1::SubscribeResponse> responses = Read(mesh, ok, 1, absl::Seconds(30));
   ASSERT_EQ(EventOffsets(responses).size(), 1u);
 }
@@ -438,7 +439,7 @@ namespace {
 
 TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.partitions = 2}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 2}));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   auto stream = mesh.fanout_stub().Attach(&context);
@@ -472,9 +473,9 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   read_until([&] { return joined.size() == 2; });
   EXPECT_FALSE(epoch.empty());
 
-  ASSERT_TRUE(mesh.Publish("at/a", "t", "1").ok());
-  ASSERT_TRUE(mesh.Publish("at/b", "t", "2").ok());
-  ASSERT_TRUE(mesh.Publish("at/other", "t", "x").ok());
+  HERALD_ASSERT_OK(mesh.Publish("at/a", "t", "1"));
+  HERALD_ASSERT_OK(mesh.Publish("at/b", "t", "2"));
+  HERALD_ASSERT_OK(mesh.Publish("at/other", "t", "x"));
   read_until([&] { return events.size() == 2; });
   ASSERT_EQ(events.size(), 2u);
 
@@ -484,7 +485,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   ASSERT_TRUE(stream->Write(late));
   read_until([&] { return joined.contains("at/c"); });
   EXPECT_GE(joined["at/c"], 0);
-  ASSERT_TRUE(mesh.Publish("at/c", "t", "3").ok());
+  HERALD_ASSERT_OK(mesh.Publish("at/c", "t", "3"));
   read_until([&] { return events.size() == 3; });
   EXPECT_EQ(events.back().first, "at/c");
 
@@ -493,8 +494,8 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   unwatch.mutable_unwatch()->add_streams("at/a");
   ASSERT_TRUE(stream->Write(unwatch));
   absl::StatusOr<v1::PublishResponse> after_unwatch = mesh.Publish("at/a", "t", "gone");
-  ASSERT_TRUE(after_unwatch.ok());
-  ASSERT_TRUE(mesh.Publish("at/b", "t", "4").ok());
+  HERALD_ASSERT_OK(after_unwatch);
+  HERALD_ASSERT_OK(mesh.Publish("at/b", "t", "4"));
   read_until([&] { return events.size() == 4; });
   EXPECT_EQ(events.back().first, "at/b");
   EXPECT_EQ(events.size(), 4u);
@@ -504,7 +505,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   while (stream->Read(&rest)) {
     for (const auto& e : rest.events()) ADD_FAILURE() << "late event " << e.stream();
   }
-  EXPECT_TRUE(stream->Finish().ok());
+  HERALD_EXPECT_OK(stream->Finish());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "herald/broker/producer.h"
 #include "herald/broker/reader.h"
 #include "support/kafka_env.h"
+#include "support/status_assert.h"
 
 namespace herald::broker {
 namespace {
@@ -99,7 +100,7 @@ TEST_F(BrokerTest, TenThousandRecordsOverFiftyKeysKeepOrderAndPositions) {
                                             });
     ASSERT_TRUE(queued.ok()) << queued;
   }
-  ASSERT_TRUE(producer->Flush(absl::Seconds(60)).ok());
+  HERALD_ASSERT_OK(producer->Flush(absl::Seconds(60)));
   {
     absl::MutexLock lock(&mu);
     ASSERT_TRUE(failures.empty()) << failures.front();
@@ -115,7 +116,7 @@ TEST_F(BrokerTest, TenThousandRecordsOverFiftyKeysKeepOrderAndPositions) {
   ASSERT_NE(reader, nullptr);
   std::vector<Position> starts;
   for (int p = 0; p < kPartitions; ++p) starts.push_back({p, kOffsetBeginning});
-  ASSERT_TRUE(reader->Assign(starts).ok());
+  HERALD_ASSERT_OK(reader->Assign(starts));
   std::vector<Record> records = ReadN(*reader, kRecords, absl::Seconds(60));
   ASSERT_EQ(records.size(), static_cast<size_t>(kRecords));
 
@@ -136,7 +137,7 @@ TEST_F(BrokerTest, TenThousandRecordsOverFiftyKeysKeepOrderAndPositions) {
 
   // Nothing more than what was produced.
   absl::StatusOr<Batch> extra = reader->Poll(10, absl::Milliseconds(200));
-  ASSERT_TRUE(extra.ok());
+  HERALD_ASSERT_OK(extra);
   EXPECT_TRUE(extra->records.empty());
 }
 
@@ -144,19 +145,19 @@ TEST_F(BrokerTest, SeekReadsFromExactlyThere) {
   const std::string topic = NewTopic(1);
   auto producer = NewProducer(topic);
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(producer->Produce("s", absl::StrCat("v", i), {}, [](auto) {}).ok());
+    HERALD_ASSERT_OK(producer->Produce("s", absl::StrCat("v", i), {}, [](auto) {}));
   }
-  ASSERT_TRUE(producer->Flush(absl::Seconds(30)).ok());
+  HERALD_ASSERT_OK(producer->Flush(absl::Seconds(30)));
 
   auto reader = NewReader(topic);
-  ASSERT_TRUE(reader->Assign({{{0, 10}}}).ok());
+  HERALD_ASSERT_OK(reader->Assign({{{0, 10}}}));
   std::vector<Record> first = ReadN(*reader, 5, absl::Seconds(30));
   ASSERT_GE(first.size(), 5u);
   EXPECT_EQ(first[0].position.offset, 10);
   EXPECT_EQ(first[0].value, "v10");
 
   for (int64_t target : {57, 3, 99, 0}) {
-    ASSERT_TRUE(reader->Seek({0, target}).ok());
+    HERALD_ASSERT_OK(reader->Seek({0, target}));
     EXPECT_EQ(reader->NextOffset(0), target);
     std::vector<Record> after = ReadN(*reader, 1, absl::Seconds(30));
     ASSERT_FALSE(after.empty()) << target;
@@ -171,9 +172,9 @@ TEST_F(BrokerTest, SeekReadsFromExactlyThere) {
 TEST_F(BrokerTest, EndOfPartitionIsReported) {
   const std::string topic = NewTopic(2);
   auto producer = NewProducer(topic);
-  ASSERT_TRUE(producer->ProduceAndWait("only", "x").ok());
+  HERALD_ASSERT_OK(producer->ProduceAndWait("only", "x"));
   auto reader = NewReader(topic);
-  ASSERT_TRUE(reader->Assign({{{0, kOffsetBeginning}, {1, kOffsetBeginning}}}).ok());
+  HERALD_ASSERT_OK(reader->Assign({{{0, kOffsetBeginning}, {1, kOffsetBeginning}}}));
   std::vector<int32_t> ends;
   size_t records = 0;
   ASSERT_TRUE(WaitFor(
@@ -199,7 +200,7 @@ TEST_F(BrokerTest, WatermarksAndLogStartAfterRetentionDeletion) {
   const std::string padding(200, 'p');
   for (int i = 0; i < kRecords; ++i) {
     // One at a time, so that each record is its own batch and segments roll.
-    ASSERT_TRUE(producer->ProduceAndWait("s", absl::StrCat(i, ":", padding)).ok());
+    HERALD_ASSERT_OK(producer->ProduceAndWait("s", absl::StrCat(i, ":", padding)));
   }
   auto reader = NewReader(topic);
   absl::StatusOr<Watermarks> w = reader->QueryWatermarks(0, absl::Seconds(10));
@@ -218,7 +219,7 @@ TEST_F(BrokerTest, WatermarksAndLogStartAfterRetentionDeletion) {
   const int64_t low = w->low;
 
   // Reading from the log start gives exactly the retained records.
-  ASSERT_TRUE(reader->Assign({{{0, low}}}).ok());
+  HERALD_ASSERT_OK(reader->Assign({{{0, low}}}));
   std::vector<Record> kept = ReadN(*reader, kRecords - low, absl::Seconds(30));
   ASSERT_EQ(kept.size(), static_cast<size_t>(kRecords - low));
   for (size_t i = 0; i < kept.size(); ++i) {
@@ -228,7 +229,7 @@ TEST_F(BrokerTest, WatermarksAndLogStartAfterRetentionDeletion) {
 
   // A start before the log start is reported, not silently moved.
   auto stale = NewReader(topic);
-  ASSERT_TRUE(stale->Assign({{{0, 0}}}).ok());
+  HERALD_ASSERT_OK(stale->Assign({{{0, 0}}}));
   std::vector<Position> out_of_range;
   size_t records = 0;
   ASSERT_TRUE(WaitFor(
@@ -247,14 +248,14 @@ TEST_F(BrokerTest, WatermarksAndLogStartAfterRetentionDeletion) {
 
 TEST_F(BrokerTest, EnsureTopicIsIdempotentAndRefusesFewerPartitions) {
   const std::string topic = NewTopic(3);
-  EXPECT_TRUE(admin_->EnsureTopic({.name = topic, .partitions = 3}, kAdminTimeout).ok());
-  EXPECT_TRUE(admin_->EnsureTopic({.name = topic, .partitions = 2}, kAdminTimeout).ok());
+  HERALD_EXPECT_OK(admin_->EnsureTopic({.name = topic, .partitions = 3}, kAdminTimeout));
+  HERALD_EXPECT_OK(admin_->EnsureTopic({.name = topic, .partitions = 2}, kAdminTimeout));
   absl::Status more = admin_->EnsureTopic({.name = topic, .partitions = 4}, kAdminTimeout);
   EXPECT_EQ(more.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(more.message(), ::testing::HasSubstr("exists with 3 partitions"));
   EXPECT_EQ(*admin_->PartitionCount(topic, kAdminTimeout), 3);
 
-  EXPECT_TRUE(admin_->DeleteTopic(topic, kAdminTimeout).ok());
+  HERALD_EXPECT_OK(admin_->DeleteTopic(topic, kAdminTimeout));
   EXPECT_TRUE(WaitFor(
       [&] { return absl::IsNotFound(admin_->PartitionCount(topic, kAdminTimeout).status()); },
       absl::Seconds(30), absl::Milliseconds(100)));
@@ -280,7 +281,7 @@ TEST_F(BrokerTest, BadConfigurationIsRefusedWithTheSettingNamed) {
 TEST_F(BrokerTest, OversizedRecordIsRefusedAtProduce) {
   const std::string topic = NewTopic(1);
   auto producer = Producer::Create({.client = client_, .topic = topic, .max_record_bytes = 4096});
-  ASSERT_TRUE(producer.ok());
+  HERALD_ASSERT_OK(producer);
   absl::Status s = (*producer)->Produce("s", std::string(8192, 'x'), {}, [](auto) {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_EQ((*producer)->InFlight(), 0);
@@ -293,15 +294,15 @@ TEST(BrokerDownTest, ProduceFailsWithinBoundedTimeWhenBrokerIsStopped) {
   const std::string topic = "down-test";
   {
     auto admin = Admin::Create(client);
-    ASSERT_TRUE(admin.ok());
-    ASSERT_TRUE((*admin)->EnsureTopic({.name = topic, .partitions = 1}, kAdminTimeout).ok());
+    HERALD_ASSERT_OK(admin);
+    HERALD_ASSERT_OK((*admin)->EnsureTopic({.name = topic, .partitions = 1}, kAdminTimeout));
   }
   auto producer =
       Producer::Create({.client = client, .topic = topic, .delivery_timeout = absl::Seconds(3)});
-  ASSERT_TRUE(producer.ok());
-  ASSERT_TRUE((*producer)->ProduceAndWait("s", "before").ok());
+  HERALD_ASSERT_OK(producer);
+  HERALD_ASSERT_OK((*producer)->ProduceAndWait("s", "before"));
 
-  ASSERT_TRUE((*broker)->Stop().ok());
+  HERALD_ASSERT_OK((*broker)->Stop());
   const absl::Time start = absl::Now();
   absl::StatusOr<Position> after = (*producer)->ProduceAndWait("s", "after");
   const absl::Duration took = absl::Now() - start;
@@ -312,7 +313,7 @@ TEST(BrokerDownTest, ProduceFailsWithinBoundedTimeWhenBrokerIsStopped) {
   EXPECT_LT(took, absl::Seconds(30));
 
   auto reader = Reader::Create({.client = client, .topic = topic});
-  ASSERT_TRUE(reader.ok());
+  HERALD_ASSERT_OK(reader);
   EXPECT_FALSE((*reader)->QueryWatermarks(0, absl::Seconds(2)).ok());
 }
 

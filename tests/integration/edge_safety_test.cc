@@ -19,6 +19,7 @@
 #include "support/kafka_env.h"
 #include "support/raw_socket.h"
 #include "support/sse_client.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 #include "support/tokens.h"
 
@@ -63,8 +64,8 @@ struct Attack {
 class EdgeOwnershipTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(mesh_.Start().ok());
-    ASSERT_TRUE(mesh_.StartEdge({"--publish_timeout=8s"}).ok());
+    HERALD_ASSERT_OK(mesh_.Start());
+    HERALD_ASSERT_OK(mesh_.StartEdge({"--publish_timeout=8s"}));
   }
 
   // The attack, then the attacker closes; clients that connect afterwards
@@ -77,7 +78,7 @@ class EdgeOwnershipTest : public ::testing::Test {
       mesh_.publisher().Kill(SIGSTOP);
     }
     auto attacker = RawSocket::Connect(mesh_.edge_port());
-    ASSERT_TRUE(attacker.ok());
+    HERALD_ASSERT_OK(attacker);
     ASSERT_TRUE((*attacker)->Send(attack.first));
     if (attack.read_head) {
       ASSERT_TRUE((*attacker)->ReadUntil("\r\n\r\n", absl::Seconds(10)));
@@ -101,7 +102,7 @@ class EdgeOwnershipTest : public ::testing::Test {
     }
     // Events on the attacker's stream while it is still open.
     if (!attack.publisher_hung) {
-      for (int n = 0; n < 5; ++n) ASSERT_TRUE(mesh_.Publish("atk/a", "atk", "atk-before").ok());
+      for (int n = 0; n < 5; ++n) HERALD_ASSERT_OK(mesh_.Publish("atk/a", "atk", "atk-before"));
     }
     (*attacker)->Close();
     ASSERT_TRUE(WaitFor(
@@ -117,16 +118,16 @@ class EdgeOwnershipTest : public ::testing::Test {
     std::vector<std::unique_ptr<RawSocket>> victims;
     for (int i = 0; i < kVictims; ++i) {
       auto v = RawSocket::Connect(mesh_.edge_port());
-      ASSERT_TRUE(v.ok());
+      HERALD_ASSERT_OK(v);
       ASSERT_TRUE((*v)->Send(Get(Target({"victim/s"}))));
       ASSERT_TRUE((*v)->ReadUntil("id: ", absl::Seconds(10))) << (*v)->received();
       victims.push_back(std::move(*v));
     }
     // The hung publisher answers the attacker's POST now, into a closed claim.
     if (attack.publisher_hung) mesh_.publisher().Kill(SIGCONT);
-    for (int n = 0; n < 10; ++n) ASSERT_TRUE(mesh_.Publish("atk/a", "atk", "atk-after").ok());
-    ASSERT_TRUE(mesh_.Publish("atk/b", "atk", "atk-after").ok());
-    ASSERT_TRUE(mesh_.Publish("victim/s", "mark", "the-marker").ok());
+    for (int n = 0; n < 10; ++n) HERALD_ASSERT_OK(mesh_.Publish("atk/a", "atk", "atk-after"));
+    HERALD_ASSERT_OK(mesh_.Publish("atk/b", "atk", "atk-after"));
+    HERALD_ASSERT_OK(mesh_.Publish("victim/s", "mark", "the-marker"));
     for (auto& v : victims) {
       ASSERT_TRUE(v->ReadUntil("the-marker", absl::Seconds(10))) << v->received();
     }
@@ -140,7 +141,7 @@ class EdgeOwnershipTest : public ::testing::Test {
           },
           absl::Seconds(20)));
       posts_answered_ += 1;
-      ASSERT_TRUE(mesh_.Publish("victim/s", "mark", "the-second-marker").ok());
+      HERALD_ASSERT_OK(mesh_.Publish("victim/s", "mark", "the-second-marker"));
       for (auto& v : victims) ASSERT_TRUE(v->ReadUntil("the-second-marker", absl::Seconds(10)));
     }
     for (size_t i = 0; i < victims.size(); ++i) {
@@ -196,7 +197,7 @@ TEST_F(EdgeOwnershipTest, RequestsAfterAnUnansweredPost) {
 TEST_F(EdgeOwnershipTest, AnAnsweredPostFreesTheConnection) {
   // The answer closes the connection; a request after it gets no second answer.
   auto client = RawSocket::Connect(mesh_.edge_port());
-  ASSERT_TRUE(client.ok());
+  HERALD_ASSERT_OK(client);
   ASSERT_TRUE((*client)->Send(Post("own%2Fp", 1)));
   ASSERT_TRUE((*client)->ReadToEnd(absl::Seconds(15))) << (*client)->received();
   EXPECT_THAT((*client)->received(), HasSubstr("HTTP/1.1 201 Created"));
@@ -207,10 +208,10 @@ TEST_F(EdgeOwnershipTest, AnAnsweredPostFreesTheConnection) {
 
 TEST(EdgeHeartbeatTest, NoWriteGapOnAnIdleStreamExceedsTheHeartbeat) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge({"--heartbeat=1s"}).ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--heartbeat=1s"}));
   auto client = RawSocket::Connect(mesh.edge_port());
-  ASSERT_TRUE(client.ok());
+  HERALD_ASSERT_OK(client);
   ASSERT_TRUE((*client)->Send(Get(Target({"idle/hb"}))));
   ASSERT_TRUE((*client)->ReadUntil("id: ", absl::Seconds(10)));
   // From the start block on, every arrival of bytes is timed.
@@ -240,7 +241,7 @@ TEST(EdgeTokenExpiryTest, AStreamEndsWithItsTokenAndResumesExactlyWithAFreshOne)
   const std::string secret = "expiry-test-secret-expiry-test-secret-0123";
   const std::string secret_file = WriteTempFile("expiry-hs256", secret);
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   ASSERT_TRUE(mesh.StartEdge({"--jwt_hs256_secret_file=" + secret_file, "--jwt_leeway=1s",
                               "--public_streams=public.*"})
                   .ok());
@@ -250,11 +251,11 @@ TEST(EdgeTokenExpiryTest, AStreamEndsWithItsTokenAndResumesExactlyWithAFreshOne)
       "HS256", secret, absl::StrCat(R"({"sub":"ada","exp":)", exp, R"(,"subscribe":["exp/s"]})"));
   auto authed = SseClient::Connect(mesh.edge_port(), Target({"exp/s"}),
                                    {{"Cookie", "herald_token=" + short_token}});
-  ASSERT_TRUE(authed.ok());
+  HERALD_ASSERT_OK(authed);
   ASSERT_EQ((*authed)->status(), 200);
   // A public stream opened without a token: no token, nothing to expire.
   auto anonymous = SseClient::Connect(mesh.edge_port(), Target({"public.s"}));
-  ASSERT_TRUE(anonymous.ok());
+  HERALD_ASSERT_OK(anonymous);
   ASSERT_EQ((*anonymous)->status(), 200);
 
   // Events keep coming, before, across and after the expiry.
@@ -291,7 +292,7 @@ TEST(EdgeTokenExpiryTest, AStreamEndsWithItsTokenAndResumesExactlyWithAFreshOne)
   auto resumed =
       SseClient::Connect(mesh.edge_port(), Target({"exp/s"}),
                          {{"Cookie", "herald_token=" + fresh}, {"Last-Event-ID", last->id}});
-  ASSERT_TRUE(resumed.ok());
+  HERALD_ASSERT_OK(resumed);
   ASSERT_EQ((*resumed)->status(), 200);
   ASSERT_TRUE(WaitFor([&] { return published.load() >= static_cast<int>(seqs.size()) + 20; },
                       absl::Seconds(30)));

@@ -23,6 +23,7 @@
 #include "support/fleet.h"
 #include "support/kafka_env.h"
 #include "support/sse_client.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 
 namespace herald {
@@ -45,8 +46,8 @@ int64_t RssKiB(int pid);
 
 TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge());
   auto client = SseClient::Connect(mesh.edge_port(), Target({"frame/a", "frame/b"}));
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ((*client)->status(), 200);
@@ -58,9 +59,9 @@ TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
   EXPECT_THAT(start, ::testing::StartsWith("1~"));
 
   const std::string evil = "\n\nevent: x\ndata: y";
-  ASSERT_TRUE(mesh.Publish("frame/a", "t", evil).ok());
-  ASSERT_TRUE(mesh.Publish("frame/b", "message", "a\r\nb\rc").ok());
-  ASSERT_TRUE(mesh.Publish("frame/a", "json", R"({"k":"v"})").ok());
+  HERALD_ASSERT_OK(mesh.Publish("frame/a", "t", evil));
+  HERALD_ASSERT_OK(mesh.Publish("frame/b", "message", "a\r\nb\rc"));
+  HERALD_ASSERT_OK(mesh.Publish("frame/a", "json", R"({"k":"v"})"));
   std::optional<SseEvent> e1 = (*client)->Next(absl::Seconds(10));
   std::optional<SseEvent> e2 = (*client)->Next(absl::Seconds(10));
   std::optional<SseEvent> e3 = (*client)->Next(absl::Seconds(10));
@@ -82,7 +83,7 @@ TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
     request.mutable_event()->mutable_proto()->PackFrom(typed);
     grpc::ClientContext context;
     v1::PublishResponse response;
-    ASSERT_TRUE(mesh.publisher_stub().Publish(&context, request, &response).ok());
+    HERALD_ASSERT_OK(mesh.publisher_stub().Publish(&context, request, &response));
     std::optional<SseEvent> e4 = (*client)->Next(absl::Seconds(10));
     ASSERT_TRUE(e4.has_value());
     EXPECT_EQ(e4->type, "typed");
@@ -99,8 +100,8 @@ TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
 
 TEST(EdgeTest, BadRequestsAndLimits) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge({"--max_connections=2", "--max_streams_per_connection=3"}).ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--max_connections=2", "--max_streams_per_connection=3"}));
   struct Case {
     std::string target, why;
   };
@@ -108,7 +109,7 @@ TEST(EdgeTest, BadRequestsAndLimits) {
                         Case{"/v1/events?stream=a&rewind=x", "rewind"},
                         Case{"/v1/events?stream=a&stream=b&stream=c&stream=d", "at most 3"}}) {
     auto client = SseClient::Connect(mesh.edge_port(), c.target);
-    ASSERT_TRUE(client.ok());
+    HERALD_ASSERT_OK(client);
     EXPECT_EQ((*client)->status(), 400) << c.target;
     EXPECT_THAT((*client)->head(), HasSubstr("application/json"));
     EXPECT_THAT((*client)->ReadBody(absl::Seconds(5)), HasSubstr(c.why));
@@ -119,7 +120,7 @@ TEST(EdgeTest, BadRequestsAndLimits) {
   ASSERT_EQ((*one)->status(), 200);
   ASSERT_EQ((*two)->status(), 200);
   auto three = SseClient::Connect(mesh.edge_port(), Target({"lim/c"}));
-  ASSERT_TRUE(three.ok());
+  HERALD_ASSERT_OK(three);
   EXPECT_EQ((*three)->status(), 503);
   EXPECT_THAT((*three)->head(), HasSubstr("Retry-After"));
   // A malformed cursor is not an error: herald.reset, then live.
@@ -130,7 +131,7 @@ TEST(EdgeTest, BadRequestsAndLimits) {
       },
       absl::Seconds(10)));
   auto reset = SseClient::Connect(mesh.edge_port(), Target({"lim/a"}, "&lastEventId=garbage"));
-  ASSERT_TRUE(reset.ok());
+  HERALD_ASSERT_OK(reset);
   ASSERT_EQ((*reset)->status(), 200);
   std::optional<SseEvent> e = (*reset)->Next(absl::Seconds(10));
   ASSERT_TRUE(e.has_value());
@@ -142,10 +143,10 @@ TEST(EdgeTest, BadRequestsAndLimits) {
 
 TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge());
   auto client = SseClient::Connect(mesh.edge_port(), Target({"post/s"}));
-  ASSERT_TRUE(client.ok());
+  HERALD_ASSERT_OK(client);
   ASSERT_EQ((*client)->status(), 200);
   ASSERT_FALSE((*client)->Next(absl::Milliseconds(300)).has_value());  // the start block
 
@@ -185,7 +186,7 @@ TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
 
   // No publisher: UNAVAILABLE, as 503.
   mesh.publisher().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.publisher().Wait(absl::Seconds(30)).ok());
+  HERALD_ASSERT_OK(mesh.publisher().Wait(absl::Seconds(30)));
   const std::string down = mesh.EdgePost("/v1/streams/s/events", R"({"type":"t","data":1})", json);
   EXPECT_THAT(down, HasSubstr(" 503 "));
   EXPECT_THAT(down, HasSubstr("\"code\":\"unavailable\""));
@@ -196,8 +197,8 @@ TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
 
 TEST(EdgePostTest, ABodyOverTheLimitGets413WithoutBeingRead) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge({"--max_body_bytes=65536"}).ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--max_body_bytes=65536"}));
   const int64_t rss_before = RssKiB(mesh.edge().pid());
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -240,7 +241,7 @@ TEST(EdgePostTest, ABodyOverTheLimitGets413WithoutBeingRead) {
 
 TEST(EdgePostTest, CorsForConfiguredOriginsAndAPerClientRateLimit) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   ASSERT_TRUE(
       mesh.StartEdge({"--cors_origins=https://dash.example", "--post_rate=0.01", "--post_burst=2"})
           .ok());
@@ -260,7 +261,7 @@ TEST(EdgePostTest, CorsForConfiguredOriginsAndAPerClientRateLimit) {
   // The stream's head and a POST's answer carry the header for that origin.
   auto sse = SseClient::Connect(mesh.edge_port(), Target({"cors/s"}),
                                 {{"Origin", "https://dash.example"}});
-  ASSERT_TRUE(sse.ok());
+  HERALD_ASSERT_OK(sse);
   EXPECT_THAT((*sse)->head(), HasSubstr("Access-Control-Allow-Origin: https://dash.example"));
   const std::string json = "Content-Type: application/json\r\nOrigin: https://dash.example\r\n";
   const std::string body = R"({"type":"t","data":1})";
@@ -277,8 +278,8 @@ TEST(EdgePostTest, CorsForConfiguredOriginsAndAPerClientRateLimit) {
 
 TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}).ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.Start({.fanout_args = {"--ring_events=64", "--warm_events=500"}}));
+  HERALD_ASSERT_OK(mesh.StartEdge());
   constexpr int kStreams = 50;
   constexpr int kPerStream = 400;  // 20,000 events
   const std::vector<std::string> streams = StreamNames("web/s", kStreams);
@@ -288,11 +289,11 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
   Publishing publishing(mesh, streams, kPerStream);
   ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream / 3));
   mesh.edge().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.edge().Wait(absl::Seconds(30)).ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.edge().Wait(absl::Seconds(30)));
+  HERALD_ASSERT_OK(mesh.StartEdge());
   ASSERT_TRUE(publishing.AwaitAcked(kStreams * kPerStream * 2 / 3));
   mesh.fanout().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
+  HERALD_ASSERT_OK(mesh.fanout().Wait(absl::Seconds(30)));
   absl::Status restarted = mesh.StartFanout();
   ASSERT_TRUE(restarted.ok()) << restarted;
   publishing.Join();
@@ -302,18 +303,18 @@ TEST(EdgeTest, ExactnessThroughTheEdgeAcrossCutsAnEdgeKillAndAFanoutKill) {
 
 TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
-  ASSERT_TRUE(mesh.StartEdge({"--drain=4s", "--retry_ms=1000"}).ok());
+  HERALD_ASSERT_OK(mesh.Start());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--drain=4s", "--retry_ms=1000"}));
   constexpr int kClients = 6;
   std::vector<std::unique_ptr<SseClient>> clients;
   for (int i = 0; i < kClients; ++i) {
     auto c = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}));
-    ASSERT_TRUE(c.ok());
+    HERALD_ASSERT_OK(c);
     ASSERT_EQ((*c)->status(), 200);
     clients.push_back(std::move(*c));
   }
   for (int n = 0; n < 20; ++n)
-    ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
+    HERALD_ASSERT_OK(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)));
   std::vector<std::string> ids(kClients);
   for (int i = 0; i < kClients; ++i) {
     for (int n = 0; n < 20; ++n) {
@@ -330,7 +331,7 @@ TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
                       absl::Seconds(5)))
       << "readiness still on while draining";
   auto late = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}));
-  ASSERT_TRUE(late.ok());
+  HERALD_ASSERT_OK(late);
   EXPECT_EQ((*late)->status(), 503);
   EXPECT_THAT((*late)->head(), HasSubstr("Retry-After"));
   // Open streams end one by one over the window, each with its own retry: hint.
@@ -355,17 +356,17 @@ TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
   const auto [first, last] = std::minmax_element(closed_after.begin(), closed_after.end());
   EXPECT_GE(*last - *first, absl::Seconds(2)) << "streams closed at once, not over the window";
   absl::StatusOr<int> exit = mesh.edge().Wait(absl::Seconds(30));
-  ASSERT_TRUE(exit.ok());
+  HERALD_ASSERT_OK(exit);
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << mesh.edge().LogTail();
 
   // Nothing is lost: events published meanwhile reach every client that
   // resumes on the next edge with its last id.
   for (int n = 20; n < 40; ++n)
-    ASSERT_TRUE(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)).ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+    HERALD_ASSERT_OK(mesh.Publish("drain/s", "t", TestPayload("drain/s", n)));
+  HERALD_ASSERT_OK(mesh.StartEdge());
   for (int i = 0; i < kClients; ++i) {
     auto c = SseClient::Connect(mesh.edge_port(), Target({"drain/s"}), {{"Last-Event-ID", ids[i]}});
-    ASSERT_TRUE(c.ok());
+    HERALD_ASSERT_OK(c);
     ASSERT_EQ((*c)->status(), 200);
     for (int n = 20; n < 40; ++n) {
       std::optional<SseEvent> e = (*c)->Next(absl::Seconds(10));
@@ -404,7 +405,7 @@ StalledClient Stall(Backbone& mesh) {
   StalledClient stalled;
   // A tiny receive buffer, and no reading.
   auto slow = SseClient::Connect(mesh.edge_port(), Target({"slow/s"}), {}, 4096);
-  EXPECT_TRUE(slow.ok());
+  HERALD_EXPECT_OK(slow);
   if (!slow.ok()) return stalled;
   stalled.client = std::move(*slow);
   EXPECT_EQ(stalled.client->status(), 200);
@@ -430,8 +431,8 @@ StalledClient Stall(Backbone& mesh) {
 
 TEST(EdgeSlowClientTest, ClosedAtTheBoundWithBoundedMemory) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.partitions = 1}).ok());
-  ASSERT_TRUE(mesh.StartEdge({"--max_queued_bytes=131072"}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 1}));
+  HERALD_ASSERT_OK(mesh.StartEdge({"--max_queued_bytes=131072"}));
   StalledClient stalled = Stall(mesh);
   ASSERT_NE(stalled.client, nullptr);
   std::printf("edge RSS while a client stalled on 8 MB: %lld KiB before, %lld KiB after\n",
@@ -451,8 +452,8 @@ TEST(EdgeSlowClientTest, ClosedAtTheBoundWithBoundedMemory) {
 
 TEST(EdgeSlowClientTest, ResumesWithoutLossAfterASlowClose) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.partitions = 1}).ok());
-  ASSERT_TRUE(mesh.StartEdge({"--max_queued_bytes=131072"}).ok());
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 1}));
+  HERALD_ASSERT_OK(mesh.StartEdge({"--max_queued_bytes=131072"}));
   StalledClient stalled = Stall(mesh);
   ASSERT_NE(stalled.client, nullptr);
   std::vector<int> seqs;
@@ -463,7 +464,7 @@ TEST(EdgeSlowClientTest, ResumesWithoutLossAfterASlowClose) {
   auto resumed =
       SseClient::Connect(mesh.edge_port(), Target({"slow/s"}),
                          {{"Last-Event-ID", last_id.empty() ? stalled.start_id : last_id}});
-  ASSERT_TRUE(resumed.ok());
+  HERALD_ASSERT_OK(resumed);
   while (seqs.size() < static_cast<size_t>(kStallEvents)) {
     std::optional<SseEvent> e = (*resumed)->Next(absl::Seconds(30));
     ASSERT_TRUE(e.has_value()) << "stopped after " << seqs.size() << "; edge log:\n"
@@ -476,11 +477,11 @@ TEST(EdgeSlowClientTest, ResumesWithoutLossAfterASlowClose) {
 
 TEST(EdgeIdleTest, AnIdleStreamSurvivesThreeMinutes) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   // Pistache's header timeout is 60 s: three minutes prove it cannot strike.
-  ASSERT_TRUE(mesh.StartEdge({"--heartbeat=15s"}).ok());
+  HERALD_ASSERT_OK(mesh.StartEdge({"--heartbeat=15s"}));
   auto client = SseClient::Connect(mesh.edge_port(), Target({"idle/s"}));
-  ASSERT_TRUE(client.ok());
+  HERALD_ASSERT_OK(client);
   ASSERT_EQ((*client)->status(), 200);
   const absl::Time until = absl::Now() + absl::Minutes(3);
   while (absl::Now() < until) {
@@ -489,7 +490,7 @@ TEST(EdgeIdleTest, AnIdleStreamSurvivesThreeMinutes) {
         << "closed after " << absl::FormatDuration(absl::Now() - (until - absl::Minutes(3)));
   }
   EXPECT_GE((*client)->comments(), 10) << "heartbeats every 15 s";
-  ASSERT_TRUE(mesh.Publish("idle/s", "t", "still here").ok());
+  HERALD_ASSERT_OK(mesh.Publish("idle/s", "t", "still here"));
   std::optional<SseEvent> e = (*client)->Next(absl::Seconds(10));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->data, "still here");

@@ -15,6 +15,7 @@
 #include "support/backbone.h"
 #include "support/process.h"
 #include "support/sse_client.h"
+#include "support/status_assert.h"
 #include "support/tokens.h"
 
 namespace herald::testing {
@@ -53,7 +54,7 @@ std::unique_ptr<ChildProcess> StartOrders(const Backbone& mesh, const std::strin
 
 TEST(RpcTest, AnOrderPostedThroughTheEdgeArrivesOnItsStream) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   int orders_port = 0;
   auto orders = StartOrders(mesh, "orders.e2e", &orders_port);
   ASSERT_TRUE(
@@ -216,7 +217,7 @@ TEST(RpcTest, EachGrpcCodeMapsToItsHttpStatusAndHeadersTravelAsMetadata) {
   ASSERT_NE(server, nullptr);
 
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start().ok());
+  HERALD_ASSERT_OK(mesh.Start());
   const std::string kSecret = "integration-secret-integration-secret-0123";
   const std::string secret_file = WriteTempFile("rpc-hs256", kSecret);
   ASSERT_TRUE(mesh.StartEdge({absl::StrCat("--rpc_routes=herald.demo.v1.Orders=127.0.0.1:",
@@ -275,7 +276,7 @@ class AuthTest : public ::testing::Test {
     rsa_ = NewRsaKey();
     files_ = {WriteTempFile("auth-hs256", kSecret),
               WriteTempFile("auth-rs256.pem", rsa_.public_pem)};
-    ASSERT_TRUE(mesh_.Start().ok());
+    HERALD_ASSERT_OK(mesh_.Start());
     int orders_port = 0;
     orders_ = StartOrders(mesh_, "auth.orders", &orders_port);
     ASSERT_TRUE(

@@ -15,6 +15,7 @@
 #include "support/fleet.h"
 #include "support/kafka_env.h"
 #include "support/sse_client.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 
 namespace herald {
@@ -38,8 +39,8 @@ bool Ready(Backbone& mesh) { return mesh.EdgeGet("/readyz").find(" 200 ") != std
 // edge must attach to the other within 10 s and every browser must end exact.
 void FailOverFromAReplicaThatGets(int signal) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64"}}).ok());
-  ASSERT_TRUE(mesh.StartFanoutReplica().ok());
+  HERALD_ASSERT_OK(mesh.Start({.fanout_args = {"--ring_events=64"}}));
+  HERALD_ASSERT_OK(mesh.StartFanoutReplica());
   ASSERT_TRUE(
       mesh.StartEdge({"--fanout=" + mesh.fanout_address() + "," + mesh.replica_address()}).ok());
   constexpr int kStreams = 12;
@@ -83,8 +84,8 @@ TEST(EdgeUpstreamTest, AHungReplicaIsDroppedAndTheEdgeFailsOverExactly) {
 
 TEST(EdgeUpstreamTest, WithItsOnlyReplicaHungTheEdgeIsNotReadyThenRecoversWithNothingLost) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.fanout_args = {"--ring_events=64"}}).ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.Start({.fanout_args = {"--ring_events=64"}}));
+  HERALD_ASSERT_OK(mesh.StartEdge());
   constexpr int kStreams = 6;
   constexpr int kPerStream = 200;
   const std::vector<std::string> streams = StreamNames("alone/s", kStreams);
@@ -117,12 +118,12 @@ TEST(EdgeUpstreamTest, WithItsOnlyReplicaHungTheEdgeIsNotReadyThenRecoversWithNo
 
 TEST(EdgeLifetimeTest, ACatchUpParkedOnAStalledBrowserOutlivesItsEndedCall) {
   Backbone mesh;
-  ASSERT_TRUE(mesh.Start({.partitions = 1}).ok());
-  ASSERT_TRUE(mesh.StartEdge().ok());
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 1}));
+  HERALD_ASSERT_OK(mesh.StartEdge());
   // A reader that stays: the edge keeps the stream watched, so the feed is at
   // the end of the log and a resume is a private catch-up paced by its browser.
   auto watcher = SseClient::Connect(mesh.edge_port(), Target({"park/s"}));
-  ASSERT_TRUE(watcher.ok());
+  HERALD_ASSERT_OK(watcher);
   ASSERT_FALSE((*watcher)->Next(absl::Milliseconds(300)).has_value());
   const std::string start = (*watcher)->last_id();  // before any event
   ASSERT_FALSE(start.empty());
@@ -143,7 +144,7 @@ TEST(EdgeLifetimeTest, ACatchUpParkedOnAStalledBrowserOutlivesItsEndedCall) {
   // for it to drain.
   auto stalled =
       SseClient::Connect(mesh.edge_port(), Target({"park/s"}), {{"Last-Event-ID", start}}, 4096);
-  ASSERT_TRUE(stalled.ok());
+  HERALD_ASSERT_OK(stalled);
   ASSERT_EQ((*stalled)->status(), 200);
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -154,8 +155,8 @@ TEST(EdgeLifetimeTest, ACatchUpParkedOnAStalledBrowserOutlivesItsEndedCall) {
       << mesh.EdgeGet("/metrics");
   // The catch-up's call ends while it is parked: the fanout dies and comes back.
   mesh.fanout().Kill(SIGKILL);
-  ASSERT_TRUE(mesh.fanout().Wait(absl::Seconds(30)).ok());
-  ASSERT_TRUE(mesh.StartFanout().ok());
+  HERALD_ASSERT_OK(mesh.fanout().Wait(absl::Seconds(30)));
+  HERALD_ASSERT_OK(mesh.StartFanout());
   ASSERT_TRUE(WaitFor([&] { return Ready(mesh); }, absl::Seconds(30)));
   // The browser reads again: the parked callback runs on a call that ended.
   std::vector<int> seqs;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
 
 namespace herald::testing {
 
@@ -73,6 +75,22 @@ ChildProcess::~ChildProcess() {
   if (!reaped_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+  }
+  // A sanitizer report in a child fails the test that started it, even when
+  // the child only wrote it on its way out.
+  const std::string log = ReadWholeFile(log_);
+  for (const char* report : {"WARNING: ThreadSanitizer:", "ERROR: AddressSanitizer:",
+                             "ERROR: LeakSanitizer:", ": runtime error: "}) {
+    const size_t at = log.find(report);
+    if (at != std::string::npos) {
+      ADD_FAILURE() << "a sanitizer report in the log of " << dir_ << " (pid " << pid_ << "):\n"
+                    << log.substr(at, 8000);
+      break;
+    }
+  }
+  if (std::getenv("HERALD_TEST_KEEP_LOGS") != nullptr) {
+    std::fprintf(stderr, "kept the log of pid %d in %s\n", static_cast<int>(pid_), dir_.c_str());
+    return;
   }
   std::system(absl::StrCat("rm -rf ", dir_).c_str());
 }

@@ -10,7 +10,9 @@
 // file there; the destructor kills (SIGKILL) and reaps it, and the child gets
 // SIGKILL if the thread that started it dies, so no test leaves a process
 // behind, even when it fails or is killed. Start children from the test's main
-// thread.
+// thread. A sanitizer report in a child's log fails the test (checked when
+// the child is destroyed). With HERALD_TEST_KEEP_LOGS set, the folder (and the log) is kept and
+// its path printed.
 #pragma once
 
 #include <sys/types.h>
