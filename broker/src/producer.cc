@@ -14,7 +14,7 @@ namespace herald::broker {
 using internal::KafkaStatus;
 using internal::Millis;
 
-class Producer::Impl final : public RdKafka::DeliveryReportCb {
+class Producer::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
  public:
   Impl(const ProducerOptions& options) : options_(options), logs_(options.client.client_id) {}
 
@@ -61,7 +61,7 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb {
     std::string error;
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), error) !=
             RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&logs_), error) !=
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) !=
             RdKafka::Conf::CONF_OK) {
       return absl::InternalError(absl::StrCat("producer callbacks refused: ", error));
     }
@@ -69,14 +69,13 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb {
     if (producer_ == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("cannot create Kafka producer: ", error));
     }
-    poller_ = std::thread([this] {
-      while (!stopping_.load(std::memory_order_relaxed)) producer_->poll(50);
-    });
+    poller_ = std::thread([this] { Poll(); });
     return absl::OkStatus();
   }
 
   absl::Status Produce(absl::string_view key, absl::string_view value,
                        absl::Span<const Header> headers, DeliveryCallback done) {
+    if (!reachable_.load()) return Unreachable("the record was not sent");
     RdKafka::Headers* kafka_headers = nullptr;
     if (!headers.empty()) {
       kafka_headers = RdKafka::Headers::create();
@@ -107,6 +106,13 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb {
         static_cast<DeliveryCallback*>(message.msg_opaque()));
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       std::move (*callback)(Position{message.partition(), message.offset()});
+    } else if (message.err() == RdKafka::ERR__PURGE_QUEUE && !stopping_.load()) {
+      // Purged by Poll() because no broker answers: safe to retry, and with
+      // the same idempotency key when it may have been written.
+      std::move (*callback)(
+          Unreachable(message.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED
+                          ? "the record was not sent"
+                          : "the record may or may not have been written"));
     } else {
       std::move (*callback)(
           KafkaStatus(message.err(), absl::StrCat("produce to ", options_.topic)));
@@ -131,13 +137,66 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb {
     return in_flight_;
   }
 
+  bool Reachable() const { return reachable_.load(); }
+
+  // Logs and errors go to spdlog; "all brokers down" also asks Poll() to probe.
+  void event_cb(RdKafka::Event& event) override {
+    logs_.event_cb(event);
+    if (event.type() == RdKafka::Event::EVENT_ERROR &&
+        event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) {
+      probe_now_ = true;
+    }
+  }
+
   const ProducerOptions options_;
 
  private:
+  // The delivery thread: serves callbacks and, once every broker connection is
+  // down, probes Kafka (a metadata request bounded by `probe_timeout`). While
+  // no broker answers, Produce() refuses new records at once instead of
+  // holding them for the delivery timeout; a probe every `probe_interval`
+  // notices a broker back. A probe is needed because librdkafka also says "all
+  // brokers down" when idle connections close. Records queued before stay
+  // queued until acknowledged or timed out: purging them would leave a hole in
+  // the idempotent producer's sequence, which the broker, once back, answers
+  // with a fatal out-of-order-sequence error.
+  void Poll() {
+    absl::Time next_probe = absl::InfinitePast();
+    while (!stopping_.load(std::memory_order_relaxed)) {
+      producer_->poll(50);
+      const bool due = probe_now_ || (!reachable_.load() && absl::Now() >= next_probe);
+      if (!due || stopping_.load()) continue;
+      probe_now_ = false;
+      RdKafka::Metadata* metadata = nullptr;
+      const RdKafka::ErrorCode err =
+          producer_->metadata(false, nullptr, &metadata,
+                              static_cast<int>(absl::ToInt64Milliseconds(options_.probe_timeout)));
+      delete metadata;
+      const bool reachable = err == RdKafka::ERR_NO_ERROR;
+      if (reachable_.exchange(reachable) != reachable) {
+        if (reachable) {
+          spdlog::info("producer {}: Kafka reachable again", options_.client.client_id);
+        } else {
+          spdlog::error("producer {}: no Kafka broker answers ({}); failing records at once",
+                        options_.client.client_id, RdKafka::err2str(err));
+        }
+      }
+      if (!reachable) next_probe = absl::Now() + options_.probe_interval;
+    }
+  }
+
+  absl::Status Unreachable(absl::string_view what) const {
+    return absl::UnavailableError(absl::StrCat("produce to ", options_.topic,
+                                               ": no Kafka broker is reachable; ", what,
+                                               " (retry; it succeeds once a broker is back)"));
+  }
+
   internal::LogForwarder logs_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::thread poller_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> reachable_{true};
+  bool probe_now_ = false;  // only touched on the delivery thread
   mutable absl::Mutex mu_;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -172,6 +231,7 @@ absl::StatusOr<Position> Producer::ProduceAndWait(absl::string_view key, absl::s
 
 absl::Status Producer::Flush(absl::Duration timeout) { return impl_->Flush(timeout); }
 int64_t Producer::InFlight() const { return impl_->InFlight(); }
+bool Producer::Reachable() const { return impl_->Reachable(); }
 const std::string& Producer::topic() const { return impl_->options_.topic; }
 
 }  // namespace herald::broker

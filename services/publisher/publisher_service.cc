@@ -54,6 +54,11 @@ PublisherService::PublisherService(broker::Producer& producer, common::Registry&
   metrics.AddCollector("herald_publisher_in_flight", "Events waiting for Kafka's acknowledgement",
                        common::MetricType::kGauge,
                        [this](const common::Emit& emit) { emit({}, InFlight()); });
+  metrics.AddCollector("herald_publisher_kafka_reachable",
+                       "1 while a Kafka broker answers, 0 while publishing fails at once",
+                       common::MetricType::kGauge, [this](const common::Emit& emit) {
+                         emit({}, producer_.Reachable() ? 1 : 0);
+                       });
 }
 
 void PublisherService::Submit(const v1::Event& event, Done done) {

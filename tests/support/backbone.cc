@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
 #include "support/kafka_env.h"
+#include "support/status_assert.h"
 #include "support/test_events.h"
 
 namespace herald::testing {
@@ -67,7 +68,7 @@ std::string HttpExchange(int port, const std::string& request) {
 
 absl::Status Backbone::Start(BackboneOptions options) {
   options_ = std::move(options);
-  bootstrap_ = TestBootstrap();
+  bootstrap_ = options_.bootstrap.empty() ? TestBootstrap() : options_.bootstrap;
   topic_ = UniqueName("herald-test");
   auto admin = broker::Admin::Create({.bootstrap_servers = bootstrap_});
   if (!admin.ok()) return admin.status();
@@ -231,7 +232,7 @@ void Backbone::PublishInterleaved(const std::vector<std::string>& streams, int p
   }
   stream->WritesDone();
   reader.join();
-  EXPECT_TRUE(stream->Finish().ok());
+  HERALD_EXPECT_OK(stream->Finish());
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(acked.load(), per_stream * static_cast<int>(streams.size()));
 }
@@ -257,6 +258,10 @@ double Backbone::FanoutMetric(const std::string& sample) {
 
 double Backbone::EdgeMetric(const std::string& sample) {
   return MetricIn(HttpGet(edge_port_, "/metrics"), sample);
+}
+
+double Backbone::PublisherMetric(const std::string& sample) {
+  return MetricIn(HttpGet(publisher_metrics_port_, "/metrics"), sample);
 }
 
 }  // namespace herald::testing

@@ -20,6 +20,8 @@
 namespace herald::testing {
 
 struct BackboneOptions {
+  // The brokers to use; empty: the test run's broker (TestBootstrap()).
+  std::string bootstrap;
   int32_t partitions = 6;
   broker::PropertyMap topic_configs;
   std::vector<std::string> publisher_args;
@@ -76,6 +78,8 @@ class Backbone final {
   double FanoutMetric(const std::string& sample);
   // The same for the edge (e.g. "herald_edge_connections").
   double EdgeMetric(const std::string& sample);
+  // The same for the publisher (e.g. "herald_publisher_kafka_reachable").
+  double PublisherMetric(const std::string& sample);
 
  private:
   struct FanoutProcess {

@@ -1,5 +1,6 @@
 #include "support/kafka_env.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -73,6 +75,40 @@ absl::Status PrivateBroker::Stop() {
       0) {
     return absl::InternalError("scripts/kafka stop failed");
   }
+  return absl::OkStatus();
+}
+
+absl::Status PrivateBroker::Kill() {
+  int pid = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir_ + "/kafka.pid")), &pid) ||
+      pid <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat("no broker pid in ", dir_));
+  }
+  kill(pid, SIGKILL);
+  // Gone, or a zombie its adopting parent has not reaped yet.
+  auto gone = [&] {
+    if (kill(pid, 0) != 0) return true;
+    const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    const size_t paren = stat.rfind(')');
+    return paren != std::string::npos && stat.substr(paren + 2, 1) == "Z";
+  };
+  if (!WaitFor(gone, absl::Seconds(30))) {
+    return absl::DeadlineExceededError(absl::StrCat("broker ", pid, " survived SIGKILL"));
+  }
+  stopped_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status PrivateBroker::Restart() {
+  const size_t colon = bootstrap_.rfind(':');
+  const std::string command =
+      absl::StrCat(ScriptPath(), " start --dir ", dir_, " --port ", bootstrap_.substr(colon + 1),
+                   " --no-topic >", dir_, "/start.out 2>&1");
+  if (std::system(command.c_str()) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("private broker did not restart: ", ReadFile(dir_ + "/start.out")));
+  }
+  stopped_ = false;
   return absl::OkStatus();
 }
 

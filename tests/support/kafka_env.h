@@ -39,6 +39,11 @@ class PrivateBroker final {
   const std::string& bootstrap() const { return bootstrap_; }
   // Stops the broker (SIGTERM, then SIGKILL after 30 s). Idempotent.
   absl::Status Stop();
+  // Kills the broker (SIGKILL: connections reset, nothing flushed) and waits
+  // until it is gone.
+  absl::Status Kill();
+  // Starts a stopped or killed broker again, with its data, on the same port.
+  absl::Status Restart();
 
  private:
   PrivateBroker(std::string dir, std::string bootstrap)

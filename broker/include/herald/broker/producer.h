@@ -47,6 +47,10 @@ struct ProducerOptions {
   int32_t max_record_bytes = 1'048'576 + 64 * 1024;
   // How long the destructor waits for records in flight.
   absl::Duration close_timeout = absl::Seconds(10);
+  // Once every broker connection is down, how long a metadata request may
+  // take before Kafka counts as unreachable, and how often it is retried then.
+  absl::Duration probe_timeout = absl::Seconds(1);
+  absl::Duration probe_interval = absl::Milliseconds(500);
 };
 
 class Producer final {
@@ -66,7 +70,10 @@ class Producer final {
 
   // Queues one record. On OK, `done` will be called. Otherwise `done` is not
   // called and the status says why: RESOURCE_EXHAUSTED (local queue full,
-  // retry later), INVALID_ARGUMENT (record too large), or another code.
+  // retry later), UNAVAILABLE (no broker answered the last probe, made within
+  // about `probe_timeout` of the last connection failing), INVALID_ARGUMENT
+  // (record too large), or another code. Records queued before that keep
+  // waiting for a broker until the delivery timeout.
   absl::Status Produce(absl::string_view key, absl::string_view value,
                        absl::Span<const Header> headers, DeliveryCallback done);
 
@@ -80,6 +87,9 @@ class Producer final {
 
   // Records accepted by Produce() whose callback has not run yet.
   int64_t InFlight() const;
+
+  // False from the moment a probe found no broker answering until one does.
+  bool Reachable() const;
 
   const std::string& topic() const;
 
