@@ -1,6 +1,7 @@
 #include "herald/broker/admin.h"
 
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "herald/common/logging.h"
@@ -93,16 +94,25 @@ class Admin::Impl final {
   absl::StatusOr<int32_t> PartitionCount(const std::string& name, absl::Duration timeout) {
     absl::StatusOr<internal::MetadataHandle> md = Metadata(absl::Now() + timeout);
     if (!md.ok()) return md.status();
-    for (int i = 0; i < (*md)->topic_cnt; ++i) {
-      const rd_kafka_metadata_topic_t& topic = (*md)->topics[i];
-      if (name == topic.topic) {
-        if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          return KafkaStatus(topic.err, absl::StrCat("metadata of topic ", name));
-        }
-        return topic.partition_cnt;
+    absl::StatusOr<const rd_kafka_metadata_topic_t*> topic = FindTopic(**md, name);
+    if (!topic.ok()) return topic.status();
+    return (*topic)->partition_cnt;
+  }
+
+  absl::StatusOr<std::vector<int32_t>> PartitionLeaders(const std::string& name,
+                                                        absl::Duration timeout) {
+    absl::StatusOr<internal::MetadataHandle> md = Metadata(absl::Now() + timeout);
+    if (!md.ok()) return md.status();
+    absl::StatusOr<const rd_kafka_metadata_topic_t*> topic = FindTopic(**md, name);
+    if (!topic.ok()) return topic.status();
+    std::vector<int32_t> leaders((*topic)->partition_cnt, -1);
+    for (int p = 0; p < (*topic)->partition_cnt; ++p) {
+      const rd_kafka_metadata_partition_t& partition = (*topic)->partitions[p];
+      if (partition.id >= 0 && partition.id < (*topic)->partition_cnt) {
+        leaders[partition.id] = partition.leader;
       }
     }
-    return absl::NotFoundError(absl::StrCat("topic ", name, " does not exist"));
+    return leaders;
   }
 
   absl::StatusOr<std::string> ClusterId(absl::Duration timeout) {
@@ -174,6 +184,21 @@ class Admin::Impl final {
     return absl::UnavailableError(absl::StrCat("topic ", name, " not in metadata yet"));
   }
 
+  // The topic's entry in `md`: NotFound when it does not exist, its error when
+  // the cluster gave one.
+  static absl::StatusOr<const rd_kafka_metadata_topic_t*> FindTopic(const rd_kafka_metadata_t& md,
+                                                                    const std::string& name) {
+    for (int i = 0; i < md.topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& topic = md.topics[i];
+      if (name != topic.topic) continue;
+      if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(topic.err, absl::StrCat("metadata of topic ", name));
+      }
+      return &topic;
+    }
+    return absl::NotFoundError(absl::StrCat("topic ", name, " does not exist"));
+  }
+
   absl::StatusOr<internal::MetadataHandle> Metadata(absl::Time deadline) {
     const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err =
@@ -233,6 +258,10 @@ absl::Status Admin::DeleteTopic(const std::string& name, absl::Duration timeout)
 }
 absl::StatusOr<int32_t> Admin::PartitionCount(const std::string& name, absl::Duration timeout) {
   return impl_->PartitionCount(name, timeout);
+}
+absl::StatusOr<std::vector<int32_t>> Admin::PartitionLeaders(const std::string& name,
+                                                             absl::Duration timeout) {
+  return impl_->PartitionLeaders(name, timeout);
 }
 absl::StatusOr<std::string> Admin::ClusterId(absl::Duration timeout) {
   return impl_->ClusterId(timeout);

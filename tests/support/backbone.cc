@@ -153,7 +153,7 @@ absl::Status Backbone::StartEdge(std::vector<std::string> args) {
   if (!args.empty()) edge_args_ = std::move(args);
   std::vector<std::string> all = {
       "--fanout=" + fanout_address(), absl::StrCat("--publisher=127.0.0.1:", publisher_port_),
-      absl::StrCat("--http_address=127.0.0.1:", edge_port_), "--heartbeat=1s", "--drain=1s"};
+      absl::StrCat("--http_address=127.0.0.1:", edge_port_.load()), "--heartbeat=1s", "--drain=1s"};
   all.insert(all.end(), edge_args_.begin(), edge_args_.end());
   edge_.reset();
   auto edge = ChildProcess::Start(HeraldBinary("herald-edge"), all);

@@ -6,6 +6,7 @@
 //   v1::PublishResponse r = mesh.Publish("orders.eu", "created", "{}").value();
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -99,7 +100,8 @@ class Backbone final {
   int replica_port_ = 0;
   std::unique_ptr<ChildProcess> edge_;
   std::vector<std::string> edge_args_;
-  int edge_port_ = 0;
+  // Read by browser threads while the test restarts the edge (on the same port).
+  std::atomic<int> edge_port_{0};
   int fanout_port_ = 0;
   int publisher_port_ = 0;
   int fanout_metrics_port_ = 0;

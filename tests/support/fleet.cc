@@ -127,8 +127,22 @@ void Fleet::ExpectExact() {
 
 Publishing::Publishing(Backbone& mesh, const std::vector<std::string>& streams, int per_stream)
     : thread_([&mesh, streams, per_stream, this] {
-        mesh.PublishInterleaved(streams, per_stream, [this](int n) { acked_.store(n); });
+        absl::Time last = absl::Now();
+        mesh.PublishInterleaved(streams, per_stream, [this, &last](int n) {
+          const absl::Time now = absl::Now();
+          {
+            absl::MutexLock lock(&mu_);
+            longest_gap_ = std::max(longest_gap_, now - last);
+          }
+          last = now;
+          acked_.store(n);
+        });
       }) {}
+
+absl::Duration Publishing::longest_gap() {
+  absl::MutexLock lock(&mu_);
+  return longest_gap_;
+}
 
 bool Publishing::AwaitAcked(int n) {
   return WaitFor([&] { return acked_.load() >= n; }, absl::Seconds(180));

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "support/backbone.h"
 
 namespace herald::testing {
@@ -94,9 +95,13 @@ class Publishing {
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
+  // The longest time without an acknowledgement (a publish stall).
+  absl::Duration longest_gap();
 
  private:
   std::atomic<int> acked_{0};
+  absl::Mutex mu_;
+  absl::Duration longest_gap_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

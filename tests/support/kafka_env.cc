@@ -53,19 +53,21 @@ bool WaitFor(const std::function<bool()>& done, absl::Duration timeout, absl::Du
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<PrivateBroker>> PrivateBroker::Start() {
+absl::StatusOr<std::unique_ptr<PrivateBroker>> PrivateBroker::Start(int brokers) {
   char pattern[] = "/tmp/herald-kafka-XXXXXX";
   if (mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
   const std::string dir = pattern;
-  const std::string command = absl::StrCat(ScriptPath(), " start --dir ", dir,
-                                           " --port auto --no-topic >", dir, "/start.out 2>&1");
+  const std::string command =
+      absl::StrCat(ScriptPath(), " start --dir ", dir, " --brokers ", brokers,
+                   " --port auto --no-topic >", dir, "/start.out 2>&1");
   if (std::system(command.c_str()) != 0) {
     std::string out = ReadFile(dir + "/start.out");
     std::system(
         absl::StrCat(ScriptPath(), " stop --purge --dir ", dir, " >/dev/null 2>&1").c_str());
     return absl::UnavailableError(absl::StrCat("private broker did not start: ", out));
   }
-  return std::unique_ptr<PrivateBroker>(new PrivateBroker(dir, ReadFile(dir + "/bootstrap")));
+  return std::unique_ptr<PrivateBroker>(
+      new PrivateBroker(dir, ReadFile(dir + "/bootstrap"), brokers));
 }
 
 absl::Status PrivateBroker::Stop() {
@@ -78,11 +80,12 @@ absl::Status PrivateBroker::Stop() {
   return absl::OkStatus();
 }
 
-absl::Status PrivateBroker::Kill() {
+absl::Status PrivateBroker::Kill(int node) {
+  const std::string node_dir = brokers_ == 1 ? dir_ : absl::StrCat(dir_, "/node-", node);
   int pid = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir_ + "/kafka.pid")), &pid) ||
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(node_dir + "/kafka.pid")), &pid) ||
       pid <= 0) {
-    return absl::FailedPreconditionError(absl::StrCat("no broker pid in ", dir_));
+    return absl::FailedPreconditionError(absl::StrCat("no broker pid in ", node_dir));
   }
   kill(pid, SIGKILL);
   // Gone, or a zombie its adopting parent has not reaped yet.
@@ -95,15 +98,13 @@ absl::Status PrivateBroker::Kill() {
   if (!WaitFor(gone, absl::Seconds(30))) {
     return absl::DeadlineExceededError(absl::StrCat("broker ", pid, " survived SIGKILL"));
   }
-  stopped_ = true;
+  if (brokers_ == 1) stopped_ = true;
   return absl::OkStatus();
 }
 
 absl::Status PrivateBroker::Restart() {
-  const size_t colon = bootstrap_.rfind(':');
   const std::string command =
-      absl::StrCat(ScriptPath(), " start --dir ", dir_, " --port ", bootstrap_.substr(colon + 1),
-                   " --no-topic >", dir_, "/start.out 2>&1");
+      absl::StrCat(ScriptPath(), " start --dir ", dir_, " --no-topic >", dir_, "/start.out 2>&1");
   if (std::system(command.c_str()) != 0) {
     return absl::UnavailableError(
         absl::StrCat("private broker did not restart: ", ReadFile(dir_ + "/start.out")));

@@ -28,28 +28,31 @@ std::string UniqueName(absl::string_view prefix);
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout,
              absl::Duration poll = absl::Milliseconds(10));
 
-// A broker of the test's own, started with scripts/kafka in a fresh temporary
-// folder on a free port pair; stopped and removed by the destructor. For tests
-// that stop or break a broker.
+// A broker (or a cluster of `brokers` nodes, ids 1..N) of the test's own,
+// started with scripts/kafka in a fresh temporary folder on free ports;
+// stopped and removed by the destructor. For tests that stop or break brokers.
 class PrivateBroker final {
  public:
-  static absl::StatusOr<std::unique_ptr<PrivateBroker>> Start();
+  static absl::StatusOr<std::unique_ptr<PrivateBroker>> Start(int brokers = 1);
   ~PrivateBroker();
 
+  // Every node's address, comma-separated.
   const std::string& bootstrap() const { return bootstrap_; }
-  // Stops the broker (SIGTERM, then SIGKILL after 30 s). Idempotent.
+  int brokers() const { return brokers_; }
+  // Stops every node (SIGTERM, then SIGKILL after 30 s). Idempotent.
   absl::Status Stop();
-  // Kills the broker (SIGKILL: connections reset, nothing flushed) and waits
+  // Kills node `node` (SIGKILL: connections reset, nothing flushed) and waits
   // until it is gone.
-  absl::Status Kill();
-  // Starts a stopped or killed broker again, with its data, on the same port.
+  absl::Status Kill(int node = 1);
+  // Starts every stopped or killed node again, with its data, on its ports.
   absl::Status Restart();
 
  private:
-  PrivateBroker(std::string dir, std::string bootstrap)
-      : dir_(std::move(dir)), bootstrap_(std::move(bootstrap)) {}
+  PrivateBroker(std::string dir, std::string bootstrap, int brokers)
+      : dir_(std::move(dir)), bootstrap_(std::move(bootstrap)), brokers_(brokers) {}
   std::string dir_;
   std::string bootstrap_;
+  int brokers_;
   bool stopped_ = false;
 };
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -48,6 +49,11 @@ class Admin final {
 
   // NotFound if the topic does not exist.
   absl::StatusOr<int32_t> PartitionCount(const std::string& name, absl::Duration timeout);
+
+  // The node id leading each partition of the topic, by partition (-1: none
+  // now); NotFound if the topic does not exist.
+  absl::StatusOr<std::vector<int32_t>> PartitionLeaders(const std::string& name,
+                                                        absl::Duration timeout);
 
   // The cluster's id (KRaft cluster id, as formatted by the storage tool).
   absl::StatusOr<std::string> ClusterId(absl::Duration timeout);
