@@ -283,22 +283,40 @@ grpc::Status FanoutService::Attach(
       if (request.has_watch()) {
         std::vector<Session::Start> starts;
         std::vector<std::string> names;
+        std::vector<v1::Reset> ahead;
         grpc::Status bad = grpc::Status::OK;
         for (const v1::StreamStart& s : request.watch().streams()) {
           if (absl::Status v = common::ValidateStreamName(s.stream()); !v.ok()) {
             bad = common::ToGrpcStatus(v);
             break;
           }
-          Session::Start& start = starts.emplace_back();
-          start.stream = s.stream();
           if (s.has_next_offset()) {
             if (s.next_offset() < 0) {
               bad = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  absl::StrCat("negative next_offset for ", s.stream()));
               break;
             }
-            start.next_offset = s.next_offset();
+            // A position past the end of its partition is of another log
+            // (the topic was recreated): the stream is reset, as Subscribe
+            // does, instead of waiting for offsets that mean something else.
+            const int32_t partition = broker::PartitionForKey(s.stream(), topic_.partitions);
+            absl::StatusOr<bool> beyond = AheadOfLog(partition, s.next_offset());
+            if (!beyond.ok()) {
+              bad = Unavailable(beyond.status());
+              break;
+            }
+            if (*beyond) {
+              v1::Reset& r = ahead.emplace_back();
+              r.add_streams(s.stream());
+              r.set_reason("epoch");
+              r.set_detail(absl::StrCat("partition ", partition, " has no offset ", s.next_offset(),
+                                        ": the topic was recreated"));
+              continue;
+            }
           }
+          Session::Start& start = starts.emplace_back();
+          start.stream = s.stream();
+          if (s.has_next_offset()) start.next_offset = s.next_offset();
           names.push_back(s.stream());
         }
         if (bad.ok() && session.StreamCount() + starts.size() > options_.max_attach_streams) {
@@ -314,6 +332,7 @@ grpc::Status FanoutService::Attach(
           break;
         }
         CountStreams(names, 1);
+        for (v1::Reset& r : ahead) pending_resets.push_back(std::move(r));
         for (v1::Reset& r : added->resets) pending_resets.push_back(std::move(r));
         for (v1::StreamJoined& j : added->joined) pending_joined.push_back(std::move(j));
       } else if (request.has_unwatch()) {

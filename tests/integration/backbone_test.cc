@@ -500,6 +500,27 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   EXPECT_EQ(events.back().first, "at/b");
   EXPECT_EQ(events.size(), 4u);
 
+  // A position past the end of its partition (a cursor of a topic since
+  // recreated) is reset with reason "epoch", as Subscribe does, and nothing
+  // joins for it.
+  v1::AttachRequest beyond;
+  v1::StreamStart* far = beyond.mutable_watch()->add_streams();
+  far->set_stream("at/d");
+  far->set_next_offset(1'000'000);
+  ASSERT_TRUE(stream->Write(beyond));
+  std::vector<v1::Reset> resets;
+  {
+    v1::AttachResponse r;
+    while (resets.empty() && stream->Read(&r)) {
+      for (const auto& reset : r.resets()) resets.push_back(reset);
+      for (const auto& j : r.joined()) EXPECT_NE(j.stream(), "at/d");
+    }
+  }
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_EQ(resets[0].reason(), "epoch");
+  ASSERT_EQ(resets[0].streams_size(), 1);
+  EXPECT_EQ(resets[0].streams(0), "at/d");
+
   stream->WritesDone();
   v1::AttachResponse rest;
   while (stream->Read(&rest)) {
