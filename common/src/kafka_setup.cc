@@ -1,5 +1,6 @@
 #include "herald/common/kafka_setup.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -16,7 +17,9 @@ ABSL_FLAG(std::string, topic, "herald.events", "The deployment's Kafka topic");
 ABSL_FLAG(int32_t, partitions, 6, "Partitions of the topic when Herald creates it");
 ABSL_FLAG(int64_t, retention_ms, 7LL * 24 * 3600 * 1000,
           "retention.ms of the topic when Herald creates it");
-ABSL_FLAG(bool, create_topic, true, "Create the topic when it does not exist");
+ABSL_FLAG(bool, create_topic, true,
+          "Create the topic when it does not exist (when false, a missing topic is looked "
+          "for during 10 s, then startup fails)");
 ABSL_FLAG(absl::Duration, kafka_startup_timeout, absl::Seconds(60),
           "How long to wait for Kafka at start before giving up");
 
@@ -50,6 +53,9 @@ absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
   if (!admin.ok()) return admin.status();
 
   const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_kafka_startup_timeout);
+  // In a cluster, the broker asked may learn of a topic just created by
+  // another a moment later: a missing topic is looked for again this long.
+  const absl::Time not_found_until = std::min(deadline, absl::Now() + absl::Seconds(10));
   absl::Duration backoff = absl::Milliseconds(200);
   absl::Status last;
   for (int attempt = 1;; ++attempt) {
@@ -74,11 +80,12 @@ absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
       return info;
     }
     last = cluster.status();
-    // A missing topic with --create_topic=false or a bad setting will not fix
-    // itself; only unreachable Kafka is worth waiting for.
+    // A bad setting will not fix itself, nor (after a short while) a missing
+    // topic with --create_topic=false; unreachable Kafka is worth waiting for.
     if (absl::IsInvalidArgument(last) || absl::IsFailedPrecondition(last) ||
         absl::IsPermissionDenied(last) ||
-        (absl::IsNotFound(last) && !absl::GetFlag(FLAGS_create_topic))) {
+        (absl::IsNotFound(last) && !absl::GetFlag(FLAGS_create_topic) &&
+         absl::Now() + backoff >= not_found_until)) {
       return last;
     }
     if (absl::Now() + backoff >= deadline) {
