@@ -106,13 +106,6 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::E
         static_cast<DeliveryCallback*>(message.msg_opaque()));
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       std::move (*callback)(Position{message.partition(), message.offset()});
-    } else if (message.err() == RdKafka::ERR__PURGE_QUEUE && !stopping_.load()) {
-      // Purged by Poll() because no broker answers: safe to retry, and with
-      // the same idempotency key when it may have been written.
-      std::move (*callback)(
-          Unreachable(message.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED
-                          ? "the record was not sent"
-                          : "the record may or may not have been written"));
     } else {
       std::move (*callback)(
           KafkaStatus(message.err(), absl::StrCat("produce to ", options_.topic)));

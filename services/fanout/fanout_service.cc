@@ -12,6 +12,17 @@
 namespace herald::fanout {
 namespace {
 
+// The reset for streams whose cursor points past the end of their partition:
+// positions of another log, the topic having been recreated.
+v1::Reset RecreatedReset(int32_t partition, const std::vector<std::string>& streams) {
+  v1::Reset r;
+  for (const std::string& s : streams) r.add_streams(s);
+  r.set_reason("epoch");
+  r.set_detail(
+      absl::StrCat("partition ", partition, " has no such position: the topic was recreated"));
+  return r;
+}
+
 // Splits a delivery into responses below `max_bytes`. Each chunk's positions
 // are those after the pull, except that a partition with events in a later
 // chunk is only as far as that chunk's first event: a client that stops after
@@ -171,13 +182,7 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
       start.rewind = request->rewind();
     }
   }
-  for (const auto& [partition, names] : ahead) {
-    v1::Reset& r = resets.emplace_back();
-    for (const std::string& s : names) r.add_streams(s);
-    r.set_reason("epoch");
-    r.set_detail(
-        absl::StrCat("partition ", partition, " has no such position: the topic was recreated"));
-  }
+  for (const auto& [partition, names] : ahead) resets.push_back(RecreatedReset(partition, names));
 
   // The subscriber's own limit, within the fanout's (a response holds at
   // least one event, whatever its size).
@@ -306,11 +311,7 @@ grpc::Status FanoutService::Attach(
               break;
             }
             if (*beyond) {
-              v1::Reset& r = ahead.emplace_back();
-              r.add_streams(s.stream());
-              r.set_reason("epoch");
-              r.set_detail(absl::StrCat("partition ", partition, " has no offset ", s.next_offset(),
-                                        ": the topic was recreated"));
+              ahead.push_back(RecreatedReset(partition, {s.stream()}));
               continue;
             }
           }

@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -13,14 +12,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "support/process.h"
 
 namespace herald::testing {
 namespace {
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return std::string(absl::StripAsciiWhitespace(text));
+  return std::string(absl::StripAsciiWhitespace(ReadWholeFile(path)));
 }
 
 std::string ScriptPath() { return absl::StrCat(HERALD_SOURCE_DIR, "/scripts/kafka"); }
@@ -83,8 +81,7 @@ absl::Status PrivateBroker::Stop() {
 absl::Status PrivateBroker::Kill(int node) {
   const std::string node_dir = brokers_ == 1 ? dir_ : absl::StrCat(dir_, "/node-", node);
   int pid = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(node_dir + "/kafka.pid")), &pid) ||
-      pid <= 0) {
+  if (!absl::SimpleAtoi(ReadFile(node_dir + "/kafka.pid"), &pid) || pid <= 0) {
     return absl::FailedPreconditionError(absl::StrCat("no broker pid in ", node_dir));
   }
   kill(pid, SIGKILL);

@@ -152,10 +152,7 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
 }
 
 std::string ChildProcess::LogTail(size_t bytes) const {
-  std::ifstream in(log_);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string s = text.str();
+  const std::string s = ReadWholeFile(log_);
   return s.size() > bytes ? s.substr(s.size() - bytes) : s;
 }
 
