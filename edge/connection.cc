@@ -30,17 +30,17 @@ Connection::Connection(std::string epoch, std::vector<std::string> streams, int3
 std::vector<int32_t> Connection::Partitions() const {
   std::vector<int32_t> out;
   for (const std::string& s : streams_) {
-    const int32_t p = broker::PartitionForKey(s, partition_count_);
-    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    for (int32_t p : broker::CandidatePartitions(s, partition_count_)) out.push_back(p);
   }
   std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
 std::vector<std::string> Connection::StreamsIn(int32_t partition) const {
   std::vector<std::string> out;
   for (const std::string& s : streams_) {
-    if (broker::PartitionForKey(s, partition_count_) == partition) out.push_back(s);
+    if (broker::IsCandidate(s, partition, partition_count_)) out.push_back(s);
   }
   return out;
 }

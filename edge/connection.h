@@ -1,8 +1,9 @@
 // Connection: one browser's EventSource and its exact position.
 //
 // A connection follows streams S and keeps, for each partition those streams
-// live in, the position it has served up to (its cursor, sent as the SSE id).
-// Each partition is in one of two modes:
+// live in (each stream's candidate partitions, broker/partitioner.h), the
+// position it has served up to (its cursor, sent as the SSE id). Each
+// partition is in one of two modes:
 //
 //   live         events come from the edge's shared feed (one Attach stream
 //                for every browser); an event is sent if its offset is at or
@@ -89,7 +90,7 @@ class Connection final {
              std::unique_ptr<SseWriter> writer, ConnectionOptions options = {});
 
   const std::vector<std::string>& streams() const { return streams_; }
-  // The partitions of the connection's streams.
+  // The partitions of the connection's streams (each stream's candidates).
   std::vector<int32_t> Partitions() const;
   // The connection's streams in `partition`.
   std::vector<std::string> StreamsIn(int32_t partition) const;

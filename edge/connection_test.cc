@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "herald/broker/partitioner.h"
@@ -34,16 +35,26 @@ class FakeWriter final : public SseWriter {
   Sink* sink_;
 };
 
-// Two streams that live in the same partition of 4.
-std::pair<std::string, std::string> SamePartition(int32_t* partition) {
+// A stream whose records all partitioners put in one partition of 4 (not
+// `other_than`): the tests below follow one position per stream.
+std::string Single(const std::string& prefix, int32_t* partition, int32_t other_than = -1) {
   for (int i = 0;; ++i) {
-    for (int j = i + 1; j < i + 50; ++j) {
-      const std::string a = "s" + std::to_string(i), b = "s" + std::to_string(j);
-      if (broker::PartitionForKey(a, 4) == broker::PartitionForKey(b, 4)) {
-        *partition = broker::PartitionForKey(a, 4);
-        return {a, b};
-      }
+    const std::string name = prefix + std::to_string(i);
+    const std::vector<int32_t> c = broker::CandidatePartitions(name, 4);
+    if (c.size() == 1 && c[0] != other_than) {
+      *partition = c[0];
+      return name;
     }
+  }
+}
+
+// Two such streams in the same partition.
+std::pair<std::string, std::string> SamePartition(int32_t* partition) {
+  const std::string a = Single("s", partition);
+  for (int i = 0;; ++i) {
+    int32_t p;
+    const std::string b = Single("t" + std::to_string(i) + "_", &p);
+    if (p == *partition) return {a, b};
   }
 }
 
@@ -105,12 +116,13 @@ TEST(ConnectionTest, FreshLiveStartsAtTheJoinAndSendsHeldEvents) {
 
 TEST(ConnectionTest, HeartbeatsOnlyWhenIdleAndCarryTheMovedCursor) {
   Sink sink;
-  const int32_t p = broker::PartitionForKey("s", 4);
-  Connection c("e", {"s"}, 4, std::make_unique<FakeWriter>(&sink));
+  int32_t p;
+  const std::string s = Single("s", &p);
+  Connection c("e", {s}, 4, std::make_unique<FakeWriter>(&sink));
   const absl::Time opened = absl::Now();
   c.SetJoin(p, 3);
   c.SetPosition(p, 3);
-  c.OnShared(Shared("s", p, 4));
+  c.OnShared(Shared(s, p, 4));
   const size_t before = sink.bytes.size();
   c.Heartbeat(opened);  // an event went out after `opened`: no heartbeat needed
   EXPECT_EQ(sink.bytes.size(), before);
@@ -147,20 +159,21 @@ TEST(ConnectionTest, CatchUpHandsOverWithoutGapOrDuplicate) {
 
 TEST(ConnectionTest, TooMuchHeldAtTheHandOverKeepsTheCatchUpGoing) {
   Sink sink;
-  const int32_t p = broker::PartitionForKey("s", 4);
-  Connection c("e", {"s"}, 4, std::make_unique<FakeWriter>(&sink),
-               {.max_handover_bytes = Shared("s", p, 10).body->size() * 2});
+  int32_t p;
+  const std::string s = Single("s", &p);
+  Connection c("e", {s}, 4, std::make_unique<FakeWriter>(&sink),
+               {.max_handover_bytes = Shared(s, p, 10).body->size() * 2});
   c.SetPosition(p, 5);
   c.SetJoin(p, 10);
-  for (int64_t o = 10; o < 15; ++o) c.OnShared(Shared("s", p, o));
+  for (int64_t o = 10; o < 15; ++o) c.OnShared(Shared(s, p, o));
   // At the join, 5 held events are more than the hand-over allows.
-  c.OnPrivateEvents(Private("s", p, {5, 6, 7, 8, 9}, 10));
+  c.OnPrivateEvents(Private(s, p, {5, 6, 7, 8, 9}, 10));
   EXPECT_TRUE(c.CatchingUp());
-  c.OnPrivateEvents(Private("s", p, {10, 11, 12, 13}, 14));
+  c.OnPrivateEvents(Private(s, p, {10, 11, 12, 13}, 14));
   EXPECT_FALSE(c.CatchingUp());  // one held event left: it goes out, then live
-  c.OnShared(Shared("s", p, 15));
+  c.OnShared(Shared(s, p, 15));
   std::vector<std::string> expected;
-  for (int o = 5; o <= 15; ++o) expected.push_back("s@" + std::to_string(o));
+  for (int o = 5; o <= 15; ++o) expected.push_back(s + "@" + std::to_string(o));
   EXPECT_EQ(Datas(sink.bytes), expected);
 }
 
@@ -180,12 +193,9 @@ TEST(ConnectionTest, ResumeAtOrPastTheJoinIsLiveAtOnce) {
 TEST(ConnectionTest, APartitionReadyBeforeTheStartBlockGoesLiveWithIt) {
   // Two streams in different partitions; the first partition's join and
   // position are known before the second's.
-  std::string a = "a", b;
-  for (int i = 0; b.empty(); ++i) {
-    const std::string candidate = "b" + std::to_string(i);
-    if (broker::PartitionForKey(candidate, 4) != broker::PartitionForKey(a, 4)) b = candidate;
-  }
-  const int32_t pa = broker::PartitionForKey(a, 4), pb = broker::PartitionForKey(b, 4);
+  int32_t pa, pb;
+  const std::string a = Single("a", &pa);
+  const std::string b = Single("b", &pb, pa);
   Sink sink;
   Connection c("e", {a, b}, 4, std::make_unique<FakeWriter>(&sink));
   c.SetJoin(pa, 4);
@@ -215,18 +225,50 @@ TEST(ConnectionTest, HoldingTooMuchClosesTheConnection) {
 
 TEST(ConnectionTest, ResetIsAnEventWithJsonDataAfterTheStartBlock) {
   Sink sink;
-  Connection c("e", {"a"}, 4, std::make_unique<FakeWriter>(&sink), {.retry_ms = 500});
+  int32_t p;
+  const std::string a = Single("a", &p);
+  Connection c("e", {a}, 4, std::make_unique<FakeWriter>(&sink), {.retry_ms = 500});
   v1::Reset r;
-  r.add_streams("a");
+  r.add_streams(a);
   r.set_reason("epoch");
   r.set_detail("gone");
   c.OnReset(r);
   EXPECT_EQ(sink.bytes, "");
-  const int32_t p = broker::PartitionForKey("a", 4);
   c.SetPosition(p, 3);
   EXPECT_EQ(sink.bytes, "retry: 500\n\nid: 1~e~" + std::to_string(p) +
-                            ".3\n\nevent: herald.reset\ndata: {\"streams\":[\"a\"],\"reason\":"
+                            ".3\n\nevent: herald.reset\ndata: {\"streams\":[\"" + a +
+                            "\"],\"reason\":"
                             "\"epoch\",\"detail\":\"gone\"}\n\n");
+}
+
+TEST(ConnectionTest, AStreamInThreePartitionsHasAPositionInEach) {
+  // Records of one stream from producers with different partitioners: each
+  // partition is followed, and the cursor names all three.
+  std::string s;
+  for (int i = 0; s.empty(); ++i) {
+    const std::string name = "m" + std::to_string(i);
+    if (broker::CandidatePartitions(name, 4).size() == 3) s = name;
+  }
+  const std::vector<int32_t> ps = broker::CandidatePartitions(s, 4);
+  Sink sink;
+  Connection c("e", {s}, 4, std::make_unique<FakeWriter>(&sink));
+  EXPECT_EQ(c.Partitions(), ps);
+  for (int32_t p : ps) EXPECT_THAT(c.StreamsIn(p), ElementsAre(s));
+  c.SetJoin(ps[0], 5);
+  c.SetPosition(ps[0], 5);
+  c.SetJoin(ps[1], 7);
+  c.SetPosition(ps[1], 7);
+  EXPECT_FALSE(c.Started());  // the third partition's start is not known yet
+  c.SetJoin(ps[2], 20);
+  c.SetPosition(ps[2], 2);  // a cursor behind the join there: catch up
+  ASSERT_TRUE(c.Started());
+  c.OnShared(Shared(s, ps[0], 5));
+  c.OnShared(Shared(s, ps[2], 21));  // held until the catch-up reaches 20
+  c.OnShared(Shared(s, ps[1], 9));
+  c.OnPrivateEvents(Private(s, ps[2], {3, 19}, 20));
+  EXPECT_FALSE(c.CatchingUp());
+  EXPECT_THAT(Datas(sink.bytes), ElementsAre(s + "@5", s + "@9", s + "@3", s + "@19", s + "@21"));
+  EXPECT_EQ(c.Cursor(), absl::StrCat("1~e~", ps[0], ".6~", ps[1], ".10~", ps[2], ".22"));
 }
 
 }  // namespace

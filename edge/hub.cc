@@ -13,6 +13,23 @@ namespace {
 // Catch-up responses stay well below a connection's queued-bytes bound.
 constexpr uint32_t kCatchUpBatchBytes = 32 * 1024;
 
+// A watch of `stream` continuing from where `feed` is in each of its
+// candidate partitions (one missing from `feed`: from live). The murmur2
+// partition's position also goes in the field fanouts read before streams had
+// several partitions.
+void SetStart(v1::StreamStart& start, const std::string& stream,
+              const std::vector<int32_t>& partitions, const std::map<int32_t, int64_t>& feed,
+              int32_t partition_count) {
+  start.set_stream(stream);
+  const int32_t home = broker::PartitionForKey(stream, partition_count);
+  for (int32_t p : partitions) {
+    auto f = feed.find(p);
+    if (f == feed.end()) continue;
+    (*start.mutable_next_offsets())[p] = f->second;
+    if (p == home) start.set_next_offset(f->second);
+  }
+}
+
 }  // namespace
 
 // A connection's own Fanout.Subscribe, from its cursor or rewind, until the
@@ -311,28 +328,17 @@ bool Hub::Session(const std::string& address) {
   {
     absl::MutexLock lock(&mu_);
     stub_ = stub;
-    // Every stream again, each partition from where the feed is: the new
-    // replica continues it exactly.
-    v1::AttachRequest watch;
-    for (const auto& [name, entry] : streams_) {
-      v1::StreamStart* start = watch.mutable_watch()->add_streams();
-      start->set_stream(name);
-      if (partitions_ > 0) {
-        auto it = feed_.find(broker::PartitionForKey(name, partitions_));
-        if (it != feed_.end()) start->set_next_offset(it->second);
-      }
-    }
-    // The stream first, then the full re-watch: the writer drops requests
-    // while there is no stream, and this one must not be dropped.
     {
       absl::MutexLock stream_lock(&stream_mu_);
       stream_ = stream.get();
     }
     // The old session's acknowledgements will never come.
     stale_joins_.clear();
+    // Every stream is watched again once the replica has said which topic it
+    // serves (OnResponse): positions go only to a replica of the same epoch.
+    rewatch_ = true;
     absl::MutexLock queue_lock(&queue_mu_);
     queue_.clear();
-    if (watch.watch().streams_size() > 0) queue_.push_back(std::move(watch));
   }
   upstream_reconnects_.Increment();
   bool attached = false;
@@ -405,14 +411,34 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       // The topic was recreated (or another cluster answers): positions mean
       // nothing any more. Close every connection; browsers come back with
       // their cursors and get herald.reset (epoch).
-      spdlog::error("fanout epoch changed from {} to {}: closing every connection", epoch_,
-                    response.epoch());
+      spdlog::error("fanout epoch changed from {} to {} ({} partitions): closing every connection",
+                    epoch_, response.epoch(), response.partitions());
       for (auto& [conn, reg] : registrations_) reg->connection->Close();
       feed_.clear();
     }
+    const bool repartitioned = partitions_ != response.partitions();
     epoch_ = response.epoch();
     partitions_ = response.partitions();
     attached_ = true;
+    if (repartitioned) {
+      // Streams live in other partitions now; their connections are closing.
+      watched_.clear();
+      for (auto& [name, entry] : streams_) {
+        entry.partitions = broker::CandidatePartitions(name, partitions_);
+        entry.join.clear();
+        for (int32_t p : entry.partitions) ++watched_[p];
+      }
+    }
+    if (rewatch_) {
+      // Every stream again, each partition from where the feed is: the new
+      // replica continues it exactly.
+      rewatch_ = false;
+      v1::AttachRequest watch;
+      for (const auto& [name, entry] : streams_) {
+        SetStart(*watch.mutable_watch()->add_streams(), name, entry.partitions, feed_, partitions_);
+      }
+      if (watch.watch().streams_size() > 0) Enqueue(std::move(watch));
+    }
     // Catch-ups that waited for a replica start now.
     for (auto& [conn, r] : registrations_) MaybeStartLocked(*r);
   }
@@ -423,8 +449,8 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     }
     auto it = streams_.find(j.stream());
     if (it == streams_.end()) continue;
-    const bool first = it->second.join < 0;
-    it->second.join = std::max(it->second.join, j.next_offset());
+    auto [join, first] = it->second.join.try_emplace(j.partition(), j.next_offset());
+    join->second = std::max(join->second, j.next_offset());
     if (!first) continue;
     for (Registration* r : it->second.registrations) {
       r->join[j.partition()] = std::max(r->join[j.partition()], j.next_offset());
@@ -577,31 +603,35 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   if (cursor.has_value()) r.cursor = common::EncodeCursor(*cursor);
 
   v1::AttachRequest watch;
+  // Where the feed is in each partition that is already watched: a new
+  // stream joins there (the fanout's answer may be later, never earlier).
+  std::map<int32_t, int64_t> feed;
   for (int32_t p : connection->Partitions()) {
-    auto feed = watched_[p] > 0 ? feed_.find(p) : feed_.end();
-    r.join[p] = feed != feed_.end() ? feed->second : 0;
-    int waiting = 0;
-    for (const std::string& s : connection->StreamsIn(p)) {
-      auto [it, created] = streams_.try_emplace(s);
-      if (created) {
-        it->second.partition = p;
-        ++watched_[p];
-        v1::StreamStart* start = watch.mutable_watch()->add_streams();
-        start->set_stream(s);
-        if (feed != feed_.end()) start->set_next_offset(feed->second);
-      }
-      it->second.registrations.push_back(&r);
-      if (it->second.join >= 0) {
-        r.join[p] = std::max(r.join[p], it->second.join);
-      } else {
-        ++waiting;
-      }
-    }
-    r.waiting[p] = waiting;
+    auto f = watched_[p] > 0 ? feed_.find(p) : feed_.end();
+    if (f != feed_.end()) feed[p] = f->second;
+    r.join[p] = f != feed_.end() ? f->second : 0;
+    r.waiting[p] = 0;
     if (cursor.has_value()) {
       if (auto c = cursor->next.find(p); c != cursor->next.end()) {
         r.has_position.insert(p);
         connection->SetPosition(p, c->second);
+      }
+    }
+  }
+  for (const std::string& s : connection->streams()) {
+    auto [it, created] = streams_.try_emplace(s);
+    StreamEntry& entry = it->second;
+    if (created) {
+      entry.partitions = broker::CandidatePartitions(s, partitions_);
+      for (int32_t p : entry.partitions) ++watched_[p];
+      SetStart(*watch.mutable_watch()->add_streams(), s, entry.partitions, feed, partitions_);
+    }
+    entry.registrations.push_back(&r);
+    for (int32_t p : entry.partitions) {
+      if (auto j = entry.join.find(p); j != entry.join.end()) {
+        r.join[p] = std::max(r.join[p], j->second);
+      } else {
+        ++r.waiting[p];
       }
     }
   }
@@ -628,10 +658,12 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
     if (regs.empty()) {
       // Its watch not acknowledged yet: that acknowledgement is not for a
       // later watch of the same stream.
-      if (entry->second.join < 0) ++stale_joins_[s];
-      if (auto w = watched_.find(entry->second.partition);
-          w != watched_.end() && --w->second <= 0) {
-        watched_.erase(w);
+      if (const size_t unacknowledged = entry->second.partitions.size() - entry->second.join.size();
+          unacknowledged > 0) {
+        stale_joins_[s] += static_cast<int>(unacknowledged);
+      }
+      for (int32_t p : entry->second.partitions) {
+        if (auto w = watched_.find(p); w != watched_.end() && --w->second <= 0) watched_.erase(w);
       }
       streams_.erase(entry);
       unwatch.mutable_unwatch()->add_streams(s);

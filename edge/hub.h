@@ -119,8 +119,10 @@ class Hub final {
   };
   struct StreamEntry {
     std::vector<Registration*> registrations;
-    int64_t join = -1;  // -1: watch sent, not acknowledged
-    int32_t partition = 0;
+    // The stream's candidate partitions, and where it joined the feed in
+    // each (a partition missing: the watch is not acknowledged there yet).
+    std::vector<int32_t> partitions;
+    std::map<int32_t, int64_t> join;
   };
   class PrivateSubscription;
 
@@ -176,6 +178,8 @@ class Hub final {
   // rather than replaying from it on the shared feed (a resuming browser
   // catches up on its own subscription, at its own pace).
   std::map<int32_t, int> watched_ ABSL_GUARDED_BY(mu_);
+  // A new session's re-watch of every stream waits for its first response.
+  bool rewatch_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
   // Join acknowledgements still to come on this session for watches of
   // streams since unwatched: the next ones for such a stream belong to those

@@ -91,6 +91,34 @@ class Admin::Impl final {
     return absl::OkStatus();
   }
 
+  absl::Status AddPartitions(const std::string& name, int32_t total, absl::Duration timeout) {
+    char error[512];
+    internal::NewPartitionsHandle partitions(
+        rd_kafka_NewPartitions_new(name.c_str(), static_cast<size_t>(total), error, sizeof(error)));
+    if (partitions == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("add partitions to ", name, ": ", error));
+    }
+    rd_kafka_NewPartitions_t* list[] = {partitions.get()};
+    internal::AdminOptions options = Options(RD_KAFKA_ADMIN_OP_CREATEPARTITIONS, timeout);
+    internal::QueueHandle queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_CreatePartitions(rk_.get(), list, 1, options.get(), queue.get());
+    absl::StatusOr<internal::EventHandle> event =
+        Await(*queue, timeout, "add partitions to " + name);
+    if (!event.ok()) return event.status();
+    const rd_kafka_CreatePartitions_result_t* result =
+        rd_kafka_event_CreatePartitions_result(event->get());
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreatePartitions_result_topics(result, &count);
+    for (size_t i = 0; i < count; ++i) {
+      if (rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]); err != 0) {
+        return KafkaStatus(err, absl::StrCat("add partitions to ", name, ": ",
+                                             rd_kafka_topic_result_error_string(results[i])));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<int32_t> PartitionCount(const std::string& name, absl::Duration timeout) {
     absl::StatusOr<internal::MetadataHandle> md = Metadata(absl::Now() + timeout);
     if (!md.ok()) return md.status();
@@ -255,6 +283,9 @@ absl::Status Admin::EnsureTopic(const TopicSpec& spec, absl::Duration timeout) {
 }
 absl::Status Admin::DeleteTopic(const std::string& name, absl::Duration timeout) {
   return impl_->DeleteTopic(name, timeout);
+}
+absl::Status Admin::AddPartitions(const std::string& name, int32_t total, absl::Duration timeout) {
+  return impl_->AddPartitions(name, total, timeout);
 }
 absl::StatusOr<int32_t> Admin::PartitionCount(const std::string& name, absl::Duration timeout) {
   return impl_->PartitionCount(name, timeout);

@@ -46,6 +46,9 @@ class Producer::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::E
         {"message.max.bytes", absl::StrCat(options_.max_record_bytes)},
         {"socket.nagle.disable", "true"},
         {"compression.codec", "lz4"},
+        // Partitions added to the topic move streams: follow the new count
+        // within a second rather than librdkafka's 5 minutes.
+        {"topic.metadata.refresh.interval.ms", "1000"},
     };
     // Exactly-once per partition and no acknowledged write lost on failover;
     // streams must land where Java's producer would put them.

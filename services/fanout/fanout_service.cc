@@ -167,15 +167,17 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
   for (const std::string& s : streams) {
     Session::Start& start = starts.emplace_back();
     start.stream = s;
-    const int32_t partition = broker::PartitionForKey(s, topic_.partitions);
     if (cursor.has_value()) {
-      if (auto it = cursor->next.find(partition); it != cursor->next.end()) {
+      // A candidate partition the cursor does not name starts from live.
+      for (int32_t partition : broker::CandidatePartitions(s, topic_.partitions)) {
+        auto it = cursor->next.find(partition);
+        if (it == cursor->next.end()) continue;
         absl::StatusOr<bool> beyond = AheadOfLog(partition, it->second);
         if (!beyond.ok()) return Unavailable(beyond.status());
         if (*beyond) {
           ahead[partition].push_back(s);
         } else {
-          start.next_offset = it->second;
+          start.next_offsets[partition] = it->second;
         }
       }
     } else if (request->cursor().empty()) {
@@ -295,29 +297,45 @@ grpc::Status FanoutService::Attach(
             bad = common::ToGrpcStatus(v);
             break;
           }
-          if (s.has_next_offset()) {
-            if (s.next_offset() < 0) {
+          // Where to start in each candidate partition; an edge of before
+          // candidates gives one position, for the murmur2 partition.
+          std::map<int32_t, int64_t> given(s.next_offsets().begin(), s.next_offsets().end());
+          if (given.empty() && s.has_next_offset()) {
+            given[broker::PartitionForKey(s.stream(), topic_.partitions)] = s.next_offset();
+          }
+          Session::Start start{.stream = s.stream()};
+          for (const auto& [partition, next] : given) {
+            if (next < 0) {
               bad = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 absl::StrCat("negative next_offset for ", s.stream()));
+                                 absl::StrCat("negative next offset for ", s.stream(),
+                                              " in partition ", partition));
+              break;
+            }
+            if (partition < 0 || partition >= topic_.partitions ||
+                !broker::IsCandidate(s.stream(), partition, topic_.partitions)) {
+              bad =
+                  grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               absl::StrCat("stream ", s.stream(), " has no records in partition ",
+                                            partition, " of ", topic_.partitions));
               break;
             }
             // A position past the end of its partition is of another log
-            // (the topic was recreated): the stream is reset, as Subscribe
-            // does, instead of waiting for offsets that mean something else.
-            const int32_t partition = broker::PartitionForKey(s.stream(), topic_.partitions);
-            absl::StatusOr<bool> beyond = AheadOfLog(partition, s.next_offset());
+            // (the topic was recreated): the stream is reset there, as
+            // Subscribe does, and followed from live instead of waiting for
+            // offsets that mean something else.
+            absl::StatusOr<bool> beyond = AheadOfLog(partition, next);
             if (!beyond.ok()) {
               bad = Unavailable(beyond.status());
               break;
             }
             if (*beyond) {
               ahead.push_back(RecreatedReset(partition, {s.stream()}));
-              continue;
+            } else {
+              start.next_offsets[partition] = next;
             }
           }
-          Session::Start& start = starts.emplace_back();
-          start.stream = s.stream();
-          if (s.has_next_offset()) start.next_offset = s.next_offset();
+          if (!bad.ok()) break;
+          starts.push_back(std::move(start));
           names.push_back(s.stream());
         }
         if (bad.ok() && session.StreamCount() + starts.size() > options_.max_attach_streams) {
@@ -339,13 +357,7 @@ grpc::Status FanoutService::Attach(
       } else if (request.has_unwatch()) {
         std::vector<std::string> names(request.unwatch().streams().begin(),
                                        request.unwatch().streams().end());
-        const std::vector<std::string> before = session.Streams();
-        session.Remove(names);
-        std::vector<std::string> removed;
-        for (const std::string& n : names) {
-          if (std::find(before.begin(), before.end(), n) != before.end()) removed.push_back(n);
-        }
-        CountStreams(removed, -1);
+        CountStreams(session.Remove(names), -1);
       }
       store_.Poke();
     }
@@ -428,6 +440,11 @@ grpc::Status FanoutService::Attach(
   }
   if (!reads_done.load()) context->TryCancel();  // unblocks the reader's Read()
   reader.join();
+  {
+    // A refused watch ends the reads; the loop above may have left first.
+    absl::MutexLock lock(&mu);
+    if (result.ok() && !error.ok()) result = error;
+  }
   CountStreams(session.Streams(), -1);
   sessions_.Add(-1);
   return result;

@@ -1,10 +1,20 @@
 // herald-fanout: reads the whole topic, keeps recent events per stream, and
 // serves Subscribe (services, heraldctl) and Attach (edges). See README.md.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "event_store.h"
 #include "fanout_service.h"
+#include "herald/broker/admin.h"
 #include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/grpc_server.h"
@@ -31,13 +41,50 @@ ABSL_FLAG(absl::Duration, cursor_interval, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long calls may take to end after SIGTERM");
 ABSL_FLAG(int32_t, max_threads, 4096, "Threads for gRPC calls (one per subscription)");
+ABSL_FLAG(absl::Duration, topology_interval, absl::Seconds(2),
+          "How often the topic's partition count is checked; a change (partitions added, "
+          "the topic recreated) makes the fanout start again in place with the new epoch");
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write {\"grpc_port\": N, \"metrics_port\": M} to this file");
 
 namespace herald::fanout {
 namespace {
 
-int Run() {
+// What Run() leaves for main() when the topic changed shape under it.
+struct Restart {
+  bool wanted = false;
+  int grpc_port = 0;
+  int metrics_port = 0;
+};
+
+// `address` (host:port) with another port.
+std::string WithPort(const std::string& address, int port) {
+  const size_t colon = address.rfind(':');
+  return absl::StrCat(colon == std::string::npos ? address : address.substr(0, colon), ":", port);
+}
+
+// Starts this program again in this process, with the ports it had: partitions
+// were added or the topic recreated, so the epoch, the placement of streams
+// and the rings all change. Clients were told to reconnect (UNAVAILABLE) and
+// find the new epoch; their cursors get herald.reset (epoch).
+[[noreturn]] void StartAgain(char** argv, const Restart& restart) {
+  std::vector<std::string> args;
+  for (char** a = argv; *a != nullptr; ++a) args.emplace_back(*a);
+  // Later flags win: the ports stay those clients know (a :0 became a port).
+  args.push_back("--grpc_address=" +
+                 WithPort(absl::GetFlag(FLAGS_grpc_address), restart.grpc_port));
+  args.push_back("--metrics_address=" +
+                 WithPort(absl::GetFlag(FLAGS_metrics_address), restart.metrics_port));
+  std::vector<char*> raw;
+  for (std::string& a : args) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  spdlog::default_logger()->flush();
+  execv("/proc/self/exe", raw.data());
+  spdlog::critical("cannot start again: {}", std::strerror(errno));
+  std::_Exit(1);
+}
+
+int Run(Restart& restart) {
   absl::StatusOr<broker::ClientConfig> client = common::KafkaClientFromFlags("herald-fanout");
   if (!client.ok()) {
     spdlog::critical("{}", client.status());
@@ -119,8 +166,53 @@ int Run() {
     spdlog::error("{}", s);
   }
 
+  // The topic's shape: partitions added or the topic recreated make every
+  // position of this process's epoch mean something else.
+  absl::Mutex watch_mu;
+  bool stop_watch = false;
+  std::string changed;
+  std::thread watch([&] {
+    absl::StatusOr<std::unique_ptr<broker::Admin>> admin = broker::Admin::Create(*client);
+    if (!admin.ok()) {
+      spdlog::error("cannot watch the topic's partitions: {}", admin.status());
+      return;
+    }
+    absl::MutexLock lock(&watch_mu);
+    while (!watch_mu.AwaitWithTimeout(absl::Condition(&stop_watch),
+                                      absl::GetFlag(FLAGS_topology_interval))) {
+      watch_mu.Unlock();
+      std::string why = tail.Recreated();
+      if (why.empty()) {
+        absl::StatusOr<int32_t> count = (*admin)->PartitionCount(topic->topic, absl::Seconds(5));
+        if (count.ok() && *count != topic->partitions) {
+          why = absl::StrCat("topic ", topic->topic, " has ", *count, " partitions, not ",
+                             topic->partitions);
+        }
+      }
+      watch_mu.Lock();
+      if (!why.empty()) {
+        changed = why;
+        kill(getpid(), SIGTERM);  // AwaitShutdownSignal() returns
+        return;
+      }
+    }
+  });
+
   const int signal = common::AwaitShutdownSignal();
-  spdlog::info("signal {}: closing subscriptions so that clients move to another replica", signal);
+  {
+    absl::MutexLock lock(&watch_mu);
+    stop_watch = true;
+    restart.wanted = !changed.empty();
+  }
+  watch.join();
+  if (restart.wanted) {
+    spdlog::warn("{}: ending every subscription and starting again with the new epoch", changed);
+    restart.grpc_port = server->port;
+    restart.metrics_port = (*http)->port();
+  } else {
+    spdlog::info("signal {}: closing subscriptions so that clients move to another replica",
+                 signal);
+  }
   draining = true;
   service.Shutdown();
   server->server->Shutdown(std::chrono::system_clock::now() +
@@ -142,5 +234,8 @@ int main(int argc, char** argv) {
                              "cursors (herald.v1.Fanout). Every flag can also be set as "
                              "HERALD_<FLAG>.");
   herald::common::InitLogging("herald-fanout");
-  return herald::fanout::Run();
+  herald::fanout::Restart restart;
+  const int code = herald::fanout::Run(restart);
+  if (restart.wanted) herald::fanout::StartAgain(argv, restart);
+  return code;
 }

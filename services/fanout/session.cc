@@ -47,7 +47,9 @@ absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
   absl::MutexLock lock(&mu_);
   std::map<int32_t, std::vector<const Start*>> by_partition;
   for (const Start& s : starts) {
-    by_partition[broker::PartitionForKey(s.stream, partitions_)].push_back(&s);
+    for (int32_t p : broker::CandidatePartitions(s.stream, partitions_)) {
+      by_partition[p].push_back(&s);
+    }
   }
   Added added;
   std::vector<v1::Reset>& resets = added.resets;
@@ -63,8 +65,8 @@ absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
         continue;
       }
       int64_t at;
-      if (s->next_offset.has_value()) {
-        at = *s->next_offset;
+      if (auto given = s->next_offsets.find(partition); given != s->next_offsets.end()) {
+        at = given->second;
       } else if (s->rewind > 0) {
         std::optional<int64_t> start = store_.RewindStart(partition, s->stream, s->rewind, -1);
         if (!start.has_value()) {
@@ -89,6 +91,7 @@ absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
       for (const auto& w : wanted) g.next = std::min(g.next, w.second);
     }
     for (const auto& [s, at] : wanted) {
+      streams_.insert(s->stream);
       g.streams.insert(std::upper_bound(g.streams.begin(), g.streams.end(), s->stream), s->stream);
       if (at > g.next) g.min_offset[s->stream] = at;
     }
@@ -116,18 +119,24 @@ absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
   return added;
 }
 
-void Session::Remove(const std::vector<std::string>& streams) {
+std::vector<std::string> Session::Remove(const std::vector<std::string>& streams) {
   absl::MutexLock lock(&mu_);
+  std::vector<std::string> removed;
   for (const std::string& stream : streams) {
-    auto it = groups_.find(broker::PartitionForKey(stream, partitions_));
-    if (it == groups_.end()) continue;
-    Group& g = it->second;
-    auto pos = std::lower_bound(g.streams.begin(), g.streams.end(), stream);
-    if (pos == g.streams.end() || *pos != stream) continue;
-    g.streams.erase(pos);
-    g.min_offset.erase(stream);
-    if (g.streams.empty()) groups_.erase(it);
+    if (streams_.erase(stream) == 0) continue;
+    removed.push_back(stream);
+    for (int32_t partition : broker::CandidatePartitions(stream, partitions_)) {
+      auto it = groups_.find(partition);
+      if (it == groups_.end()) continue;
+      Group& g = it->second;
+      auto pos = std::lower_bound(g.streams.begin(), g.streams.end(), stream);
+      if (pos == g.streams.end() || *pos != stream) continue;
+      g.streams.erase(pos);
+      g.min_offset.erase(stream);
+      if (g.streams.empty()) groups_.erase(it);
+    }
   }
+  return removed;
 }
 
 absl::StatusOr<int64_t> Session::RewindFromKafka(int32_t partition, const std::string& stream,
@@ -264,16 +273,13 @@ std::map<int32_t, int64_t> Session::Positions() const {
 
 size_t Session::StreamCount() const {
   absl::MutexLock lock(&mu_);
-  size_t n = 0;
-  for (const auto& [partition, g] : groups_) n += g.streams.size();
-  return n;
+  return streams_.size();
 }
 
 std::vector<std::string> Session::Streams() const {
   absl::MutexLock lock(&mu_);
-  std::vector<std::string> out;
-  for (const auto& [partition, g] : groups_)
-    out.insert(out.end(), g.streams.begin(), g.streams.end());
+  std::vector<std::string> out(streams_.begin(), streams_.end());
+  std::sort(out.begin(), out.end());
   return out;
 }
 

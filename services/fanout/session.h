@@ -1,11 +1,11 @@
 // Session: one subscription (a Subscribe call or an edge's Attach stream) and
 // how it moves forward, exactly.
 //
-// A session holds, per partition its streams live in, one position: the next
-// offset to serve. Every event of the session's streams below it has been
-// handed out; every one at or above it will be, in offset order. That single
-// number per partition is what a cursor carries, so resuming from a cursor
-// gives no gap and no duplicate.
+// A session holds, per partition its streams live in (each stream's candidate
+// partitions, broker/partitioner.h), one position: the next offset to serve. Every event of the
+// session's streams below it has been handed out; every one at or above it will be, in offset
+// order. That single number per partition is what a cursor carries, so resuming from a cursor gives
+// no gap and no duplicate.
 //
 // Pull() moves the positions forward: from the EventStore when it covers a
 // position, otherwise straight from Kafka with the session's own positioned
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "event_store.h"
@@ -50,20 +51,25 @@ class Session final {
   // How one stream starts.
   struct Start {
     std::string stream;
-    std::optional<int64_t> next_offset;  // from a cursor; unset: live or rewind
-    uint32_t rewind = 0;                 // with no next_offset: the last N events first
+    // Candidate partition -> next offset, from a cursor. A candidate
+    // partition not named starts at `rewind` or live.
+    std::map<int32_t, int64_t> next_offsets;
+    // In the partitions with no position: the last N events there first.
+    uint32_t rewind = 0;
   };
 
   // Adds streams. Streams of one partition share one position: a stream added
   // to a partition that already has one joins at that position (never behind
-  // it; a later `next_offset` becomes a per-stream lower bound). Returns resets
-  // for positions outside the retained log, and where each stream joined.
+  // it; a later position becomes a per-stream lower bound). Returns resets
+  // for positions outside the retained log, and where each stream joined in
+  // each of its partitions.
   struct Added {
     std::vector<v1::Reset> resets;
     std::vector<v1::StreamJoined> joined;
   };
   absl::StatusOr<Added> Add(const std::vector<Start>& starts);
-  void Remove(const std::vector<std::string>& streams);
+  // Returns the streams that were there.
+  std::vector<std::string> Remove(const std::vector<std::string>& streams);
 
   struct Delivery {
     std::vector<EventPtr> events;  // per partition in offset order
@@ -102,6 +108,8 @@ class Session final {
 
   mutable absl::Mutex mu_;
   std::map<int32_t, Group> groups_ ABSL_GUARDED_BY(mu_);
+  // Every stream, each in the groups of its candidate partitions.
+  absl::flat_hash_set<std::string> streams_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<broker::Reader> reader_ ABSL_GUARDED_BY(mu_);
   // What the replay reader is assigned: partition -> the position it was given.
   std::map<int32_t, int64_t> assigned_ ABSL_GUARDED_BY(mu_);

@@ -19,8 +19,9 @@ TailReader::TailReader(EventStore& store, broker::ReaderOptions reader_options, 
                                    "Events read from Kafka into the rings")),
       skipped_(metrics.AddCounter("herald_fanout_skipped_total",
                                   "Records that could not be served (bad key, value or type)")),
-      misplaced_(metrics.AddCounter("herald_fanout_misplaced_total",
-                                    "Records in another partition than murmur2(stream) gives")),
+      misplaced_(metrics.AddCounter(
+          "herald_fanout_misplaced_total",
+          "Records in none of their stream's candidate partitions (murmur2, CRC-32, FNV-1a)")),
       jumps_(metrics.AddCounter("herald_fanout_tail_jumps_total",
                                 "Times the tail fell out of retention and jumped forward")) {
   metrics.AddCollector("herald_fanout_partition_lag", "Records written to Kafka but not yet read",
@@ -105,15 +106,22 @@ void TailReader::Ingest(const broker::Batch& batch) {
       spdlog::warn("skipping {}", event.status());
       continue;
     }
-    if (const int32_t home = broker::PartitionForKey(record.key, store_.partitions());
-        home != record.position.partition) {
-      // Subscribers look for a stream in its murmur2 partition only.
+    if (!broker::IsCandidate(record.key, record.position.partition, store_.partitions())) {
+      // Subscribers look for a stream in its candidate partitions only.
       misplaced_.Increment();
+      // One line per 10 s: a misconfigured producer must not flood the log.
+      const absl::Time now = absl::Now();
+      if (now < next_misplaced_log_) continue;
+      next_misplaced_log_ = now + absl::Seconds(10);
       spdlog::warn(
-          "skipping record {}/{} of stream {}: Java's murmur2 partitioner puts that "
-          "stream in partition {}; configure the producer with it (librdkafka: "
-          "partitioner=murmur2_random)",
-          record.position.partition, record.position.offset, record.key, home);
+          "skipping record {}/{} of stream {}: no common partitioner puts that stream in "
+          "partition {} of {} (murmur2 gives {}, librdkafka's CRC-32 {}, sarama's FNV-1a {}); "
+          "configure the producer with one of them (one line per 10 s; "
+          "herald_fanout_misplaced_total counts them all)",
+          record.position.partition, record.position.offset, record.key, record.position.partition,
+          store_.partitions(), broker::PartitionForKey(record.key, store_.partitions()),
+          broker::Crc32Partition(record.key, store_.partitions()),
+          broker::Fnv1aPartition(record.key, store_.partitions()));
       continue;
     }
     ingested_.Increment();
@@ -130,6 +138,15 @@ void TailReader::Ingest(const broker::Batch& batch) {
     absl::StatusOr<broker::Watermarks> w =
         reader_->QueryWatermarks(lost.partition, absl::Seconds(5));
     if (!w.ok()) continue;  // next poll reports it again
+    if (lost.offset > w->high) {
+      // Past the end, not behind the start: another log than the one read.
+      absl::MutexLock lock(&recreated_mu_);
+      if (recreated_.empty()) {
+        recreated_ = absl::StrCat("partition ", lost.partition, " ends at offset ", w->high,
+                                  " but was read up to ", lost.offset, ": the topic was recreated");
+      }
+      continue;
+    }
     spdlog::error("partition {}: position {} fell out of retention; jumping to {}", lost.partition,
                   lost.offset, w->low);
     jumps_.Increment();
@@ -141,8 +158,23 @@ void TailReader::Ingest(const broker::Batch& batch) {
 void TailReader::UpdateLag() {
   for (int32_t p = 0; p < store_.partitions(); ++p) {
     absl::StatusOr<broker::Watermarks> w = reader_->QueryWatermarks(p, absl::Seconds(1));
-    if (w.ok()) lag_[p].store(std::max<int64_t>(0, w->high - store_.Tail(p)));
+    if (!w.ok()) continue;
+    const int64_t tail = store_.Tail(p);
+    lag_[p].store(std::max<int64_t>(0, w->high - tail));
+    if (w->high < tail) {
+      // Kafka never shortens a partition's log: this is another log.
+      absl::MutexLock lock(&recreated_mu_);
+      if (recreated_.empty()) {
+        recreated_ = absl::StrCat("partition ", p, " ends at offset ", w->high,
+                                  " but was read up to ", tail, ": the topic was recreated");
+      }
+    }
   }
+}
+
+std::string TailReader::Recreated() const {
+  absl::MutexLock lock(&recreated_mu_);
+  return recreated_;
 }
 
 }  // namespace herald::fanout

@@ -14,10 +14,13 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "event_store.h"
 #include "herald/broker/reader.h"
 #include "herald/common/metrics.h"
@@ -37,6 +40,10 @@ class TailReader final {
   // True once every partition was read up to the end it had at Start().
   bool Ready() const { return ready_.load(); }
 
+  // Non-empty once a partition's log was seen to end below what was already
+  // read from it: the topic was deleted and created again. Says which.
+  std::string Recreated() const;
+
  private:
   void Run();
   void Ingest(const broker::Batch& batch);
@@ -47,8 +54,11 @@ class TailReader final {
   const int64_t warm_events_;
   std::unique_ptr<broker::Reader> reader_;
   std::vector<int64_t> warm_target_;
+  absl::Time next_misplaced_log_ = absl::InfinitePast();
   std::vector<std::atomic<int64_t>> lag_;
   std::atomic<bool> ready_{false};
+  mutable absl::Mutex recreated_mu_;
+  std::string recreated_ ABSL_GUARDED_BY(recreated_mu_);
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 

@@ -447,7 +447,8 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   for (const char* s : {"at/a", "at/b"}) watch.mutable_watch()->add_streams()->set_stream(s);
   ASSERT_TRUE(stream->Write(watch));
 
-  std::map<std::string, int64_t> joined;
+  // stream -> partition -> join: one per candidate partition of the stream.
+  std::map<std::string, std::map<int32_t, int64_t>> joined;
   std::vector<std::pair<std::string, int64_t>> events;
   std::map<int32_t, int64_t> progress;
   std::string epoch;
@@ -459,12 +460,13 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
         EXPECT_EQ(r.partitions(), 2);
       }
       for (const auto& j : r.joined()) {
-        EXPECT_EQ(j.partition(), broker::PartitionForKey(j.stream(), 2));
-        joined[j.stream()] = j.next_offset();
+        EXPECT_TRUE(broker::IsCandidate(j.stream(), j.partition(), 2));
+        joined[j.stream()][j.partition()] = j.next_offset();
       }
       for (const auto& e : r.events()) {
-        ASSERT_TRUE(joined.contains(e.stream())) << "event before its join";
-        EXPECT_GE(e.position().offset(), joined[e.stream()]);
+        ASSERT_TRUE(joined[e.stream()].contains(e.position().partition()))
+            << "event before its join";
+        EXPECT_GE(e.position().offset(), joined[e.stream()][e.position().partition()]);
         events.emplace_back(e.stream(), e.position().offset());
       }
       for (const auto& p : r.progress()) progress[p.partition()] = p.next_offset();
@@ -472,6 +474,9 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   };
   read_until([&] { return joined.size() == 2; });
   EXPECT_FALSE(epoch.empty());
+  for (const auto& [name, partitions] : joined) {
+    EXPECT_EQ(partitions.size(), broker::CandidatePartitions(name, 2).size()) << name;
+  }
 
   HERALD_ASSERT_OK(mesh.Publish("at/a", "t", "1"));
   HERALD_ASSERT_OK(mesh.Publish("at/b", "t", "2"));
@@ -484,7 +489,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   late.mutable_watch()->add_streams()->set_stream("at/c");
   ASSERT_TRUE(stream->Write(late));
   read_until([&] { return joined.contains("at/c"); });
-  EXPECT_GE(joined["at/c"], 0);
+  for (const auto& [partition, join] : joined["at/c"]) EXPECT_GE(join, 0);
   HERALD_ASSERT_OK(mesh.Publish("at/c", "t", "3"));
   read_until([&] { return events.size() == 3; });
   EXPECT_EQ(events.back().first, "at/c");
@@ -501,26 +506,52 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   EXPECT_EQ(events.size(), 4u);
 
   // A position past the end of its partition (a cursor of a topic since
-  // recreated) is reset with reason "epoch", as Subscribe does, and nothing
-  // joins for it.
+  // recreated) is reset with reason "epoch", as Subscribe does, and the
+  // stream is followed from live there.
   v1::AttachRequest beyond;
   v1::StreamStart* far = beyond.mutable_watch()->add_streams();
   far->set_stream("at/d");
-  far->set_next_offset(1'000'000);
+  const int32_t home = broker::PartitionForKey("at/d", 2);
+  (*far->mutable_next_offsets())[home] = 1'000'000;
   ASSERT_TRUE(stream->Write(beyond));
   std::vector<v1::Reset> resets;
   {
     v1::AttachResponse r;
-    while (resets.empty() && stream->Read(&r)) {
+    while ((resets.empty() || !joined.contains("at/d")) && stream->Read(&r)) {
       for (const auto& reset : r.resets()) resets.push_back(reset);
-      for (const auto& j : r.joined()) EXPECT_NE(j.stream(), "at/d");
+      for (const auto& j : r.joined()) joined[j.stream()][j.partition()] = j.next_offset();
     }
   }
   ASSERT_EQ(resets.size(), 1u);
   EXPECT_EQ(resets[0].reason(), "epoch");
   ASSERT_EQ(resets[0].streams_size(), 1);
   EXPECT_EQ(resets[0].streams(0), "at/d");
+  EXPECT_LT(joined["at/d"][home], 1'000'000);
 
+  // A position in a partition where the stream cannot be ends the call
+  // with a clear status (after what came before, which is checked above).
+  v1::AttachRequest wrong;
+  v1::StreamStart* bad = wrong.mutable_watch()->add_streams();
+  bad->set_stream("at/e");
+  (*bad->mutable_next_offsets())[7] = 0;
+  ASSERT_TRUE(stream->Write(wrong));
+  v1::AttachResponse r;
+  while (stream->Read(&r)) {
+  }
+  grpc::Status refused = stream->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("has no records in partition 7 of 2"));
+}
+
+TEST(BackboneAttachTest, WritesDoneEndsTheCallCleanly) {
+  Backbone mesh;
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 2}));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto stream = mesh.fanout_stub().Attach(&context);
+  v1::AttachRequest watch;
+  watch.mutable_watch()->add_streams()->set_stream("at/a");
+  ASSERT_TRUE(stream->Write(watch));
   stream->WritesDone();
   v1::AttachResponse rest;
   while (stream->Read(&rest)) {

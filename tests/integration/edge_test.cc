@@ -19,6 +19,8 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "herald/broker/partitioner.h"
+#include "herald/common/cursor.h"
 #include "support/backbone.h"
 #include "support/fleet.h"
 #include "support/kafka_env.h"
@@ -162,7 +164,17 @@ TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->type, "note");
   EXPECT_EQ(e->data, data);  // the data member as sent, not an envelope
-  EXPECT_EQ(e->id, id);      // one stream: the browser's cursor is the publish cursor
+  // The browser's cursor is at the published event in its partition (and
+  // names the stream's other candidate partitions too).
+  absl::StatusOr<common::Cursor> published = common::DecodeCursor(id);
+  absl::StatusOr<common::Cursor> browser = common::DecodeCursor(e->id);
+  HERALD_ASSERT_OK(published);
+  HERALD_ASSERT_OK(browser);
+  ASSERT_EQ(published->next.size(), 1u) << id;
+  for (const auto& [partition, next] : published->next) {
+    EXPECT_EQ(browser->next[partition], next) << e->id;
+  }
+  EXPECT_EQ(browser->next.size(), broker::CandidatePartitions("post/s", 6).size()) << e->id;
 
   struct Case {
     std::string path, body, headers, status, why;

@@ -33,6 +33,8 @@ using AdminOptions =
 using NewTopicHandle = std::unique_ptr<rd_kafka_NewTopic_t, Deleter<rd_kafka_NewTopic_destroy>>;
 using DeleteTopicHandle =
     std::unique_ptr<rd_kafka_DeleteTopic_t, Deleter<rd_kafka_DeleteTopic_destroy>>;
+using NewPartitionsHandle =
+    std::unique_ptr<rd_kafka_NewPartitions_t, Deleter<rd_kafka_NewPartitions_destroy>>;
 
 inline void DestroyMetadata(const rd_kafka_metadata_t* md) { rd_kafka_metadata_destroy(md); }
 using MetadataHandle = std::unique_ptr<const rd_kafka_metadata_t, Deleter<DestroyMetadata>>;

@@ -47,6 +47,10 @@ class Admin final {
   // Deletes the topic; NotFound if there is none.
   absl::Status DeleteTopic(const std::string& name, absl::Duration timeout);
 
+  // Grows the topic to `total` partitions (Kafka never removes any). Records
+  // keyed as before may land elsewhere from then on.
+  absl::Status AddPartitions(const std::string& name, int32_t total, absl::Duration timeout);
+
   // NotFound if the topic does not exist.
   absl::StatusOr<int32_t> PartitionCount(const std::string& name, absl::Duration timeout);
 
