@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "herald/common/logging.h"
 #include "internal/kafka.h"
+#include "internal/topic_id.h"
 
 namespace herald::broker {
 
@@ -22,6 +23,7 @@ int TimeoutMs(absl::Duration d) {
 class Admin::Impl final {
  public:
   explicit Impl(const ClientConfig& client) : client_(client) {}
+  const ClientConfig& client() const { return client_; }
 
   absl::Status Init() {
     internal::KafkaConf conf(rd_kafka_conf_new());
@@ -293,6 +295,9 @@ absl::StatusOr<int32_t> Admin::PartitionCount(const std::string& name, absl::Dur
 absl::StatusOr<std::vector<int32_t>> Admin::PartitionLeaders(const std::string& name,
                                                              absl::Duration timeout) {
   return impl_->PartitionLeaders(name, timeout);
+}
+absl::StatusOr<std::string> Admin::TopicId(const std::string& name, absl::Duration timeout) {
+  return internal::ReadTopicId(impl_->client(), name, absl::Now() + timeout);
 }
 absl::StatusOr<std::string> Admin::ClusterId(absl::Duration timeout) {
   return impl_->ClusterId(timeout);

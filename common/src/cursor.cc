@@ -66,8 +66,8 @@ absl::StatusOr<Cursor> DecodeCursor(absl::string_view text) {
   return cursor;
 }
 
-std::string ComputeEpoch(absl::string_view cluster_id, absl::string_view topic,
-                         int32_t partitions) {
+std::string ComputeEpoch(absl::string_view cluster_id, absl::string_view topic, int32_t partitions,
+                         absl::string_view topic_id) {
   // FNV-1a, 64-bit: stable across processes and builds (absl::Hash is not).
   uint64_t hash = 0xcbf29ce484222325ULL;
   auto mix = [&hash](absl::string_view bytes) {
@@ -81,6 +81,7 @@ std::string ComputeEpoch(absl::string_view cluster_id, absl::string_view topic,
   mix(cluster_id);
   mix(topic);
   mix(absl::StrCat(partitions));
+  if (!topic_id.empty()) mix(topic_id);
   return absl::StrFormat("%012x", hash & 0xffffffffffffULL);
 }
 

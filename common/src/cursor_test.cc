@@ -66,6 +66,10 @@ TEST(EpochTest, StableAndSensitiveToEachPart) {
   EXPECT_NE(e, ComputeEpoch("q1Sh-9_ISia_zwGINzRvyQ", "herald.other", 6));
   EXPECT_NE(e, ComputeEpoch("q1Sh-9_ISia_zwGINzRvyQ", "herald.events", 12));
   EXPECT_NE(ComputeEpoch("ab", "c", 1), ComputeEpoch("a", "bc", 1));
+  // A topic deleted and created again has another id, and another epoch.
+  EXPECT_NE(ComputeEpoch("q1Sh-9_ISia_zwGINzRvyQ", "herald.events", 6, "9f0c"),
+            ComputeEpoch("q1Sh-9_ISia_zwGINzRvyQ", "herald.events", 6, "7a21"));
+  EXPECT_NE(e, ComputeEpoch("q1Sh-9_ISia_zwGINzRvyQ", "herald.events", 6, "9f0c"));
   EXPECT_TRUE(DecodeCursor(EncodeCursor({.epoch = e})).ok());
 }
 

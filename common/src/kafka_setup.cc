@@ -1,6 +1,7 @@
 #include "herald/common/kafka_setup.h"
 
 #include <algorithm>
+#include <memory>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -74,9 +75,19 @@ absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
     if (cluster.ok()) {
       info.partitions = *count;
       info.cluster_id = *cluster;
-      info.epoch = ComputeEpoch(info.cluster_id, info.topic, info.partitions);
-      spdlog::info("topic {} on cluster {}: {} partitions, epoch {}", info.topic, info.cluster_id,
-                   info.partitions, info.epoch);
+      absl::StatusOr<std::string> id = (*admin)->TopicId(info.topic, step);
+      if (id.ok()) {
+        info.topic_id = *id;
+      } else {
+        spdlog::warn(
+            "topic {}: no topic id ({}); a topic deleted and created again with the same "
+            "partitions is then only noticed by a running fanout",
+            info.topic, id.status().message());
+      }
+      info.epoch = ComputeEpoch(info.cluster_id, info.topic, info.partitions, info.topic_id);
+      spdlog::info("topic {} on cluster {}: {} partitions, id {}, epoch {}", info.topic,
+                   info.cluster_id, info.partitions, info.topic_id.empty() ? "-" : info.topic_id,
+                   info.epoch);
       return info;
     }
     last = cluster.status();
@@ -97,6 +108,63 @@ absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
                  last.message());
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
     backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+TopicWatch::TopicWatch(broker::ClientConfig client, TopicInfo info, absl::Duration interval,
+                       Changed changed, std::function<std::string()> also)
+    : client_(std::move(client)),
+      info_(std::move(info)),
+      interval_(interval),
+      changed_(std::move(changed)),
+      also_(std::move(also)),
+      thread_([this] { Run(); }) {}
+
+TopicWatch::~TopicWatch() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void TopicWatch::Run() {
+  std::unique_ptr<broker::Admin> admin;
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_)) {
+    mu_.Unlock();
+    std::string why;
+    TopicInfo now = info_;
+    if (admin == nullptr) {
+      absl::StatusOr<std::unique_ptr<broker::Admin>> created = broker::Admin::Create(client_);
+      if (created.ok()) admin = std::move(*created);
+    }
+    if (admin != nullptr) {
+      const absl::Duration timeout = std::max(interval_, absl::Seconds(2));
+      absl::StatusOr<int32_t> count = admin->PartitionCount(info_.topic, timeout);
+      absl::StatusOr<std::string> id = info_.topic_id.empty()
+                                           ? absl::StatusOr<std::string>(std::string())
+                                           : admin->TopicId(info_.topic, timeout);
+      // Deleted, or unreachable: nothing to compare yet.
+      if (count.ok() && id.ok()) {
+        now.partitions = *count;
+        now.topic_id = *id;
+        if (now.topic_id != info_.topic_id) {
+          why = absl::StrCat("topic ", info_.topic, " was deleted and created again (id ",
+                             info_.topic_id, " is now ", now.topic_id, ")");
+        } else if (now.partitions != info_.partitions) {
+          why = absl::StrCat("topic ", info_.topic, " has ", now.partitions, " partitions, not ",
+                             info_.partitions);
+        }
+      }
+    }
+    if (why.empty() && also_ != nullptr) why = also_();
+    if (!why.empty()) {
+      now.epoch = ComputeEpoch(now.cluster_id, now.topic, now.partitions, now.topic_id);
+      changed_(why, now);
+      info_ = now;
+    }
+    mu_.Lock();
   }
 }
 

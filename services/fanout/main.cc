@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,7 +15,6 @@
 #include "absl/synchronization/mutex.h"
 #include "event_store.h"
 #include "fanout_service.h"
-#include "herald/broker/admin.h"
 #include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/grpc_server.h"
@@ -168,43 +168,27 @@ int Run(Restart& restart) {
 
   // The topic's shape: partitions added or the topic recreated make every
   // position of this process's epoch mean something else.
-  absl::Mutex watch_mu;
-  bool stop_watch = false;
+  absl::Mutex changed_mu;
   std::string changed;
-  std::thread watch([&] {
-    absl::StatusOr<std::unique_ptr<broker::Admin>> admin = broker::Admin::Create(*client);
-    if (!admin.ok()) {
-      spdlog::error("cannot watch the topic's partitions: {}", admin.status());
-      return;
-    }
-    absl::MutexLock lock(&watch_mu);
-    while (!watch_mu.AwaitWithTimeout(absl::Condition(&stop_watch),
-                                      absl::GetFlag(FLAGS_topology_interval))) {
-      watch_mu.Unlock();
-      std::string why = tail.Recreated();
-      if (why.empty()) {
-        absl::StatusOr<int32_t> count = (*admin)->PartitionCount(topic->topic, absl::Seconds(5));
-        if (count.ok() && *count != topic->partitions) {
-          why = absl::StrCat("topic ", topic->topic, " has ", *count, " partitions, not ",
-                             topic->partitions);
-        }
-      }
-      watch_mu.Lock();
-      if (!why.empty()) {
-        changed = why;
+  std::optional<common::TopicWatch> watch;
+  watch.emplace(
+      *client, *topic, absl::GetFlag(FLAGS_topology_interval),
+      [&](const std::string& why, const common::TopicInfo& now) {
+        absl::MutexLock lock(&changed_mu);
+        if (!changed.empty()) return;
+        changed = now.epoch == topic->epoch
+                      ? why
+                      : absl::StrCat(why, " (epoch ", topic->epoch, " is now ", now.epoch, ")");
         kill(getpid(), SIGTERM);  // AwaitShutdownSignal() returns
-        return;
-      }
-    }
-  });
+      },
+      [&] { return tail.Recreated(); });
 
   const int signal = common::AwaitShutdownSignal();
+  watch.reset();
   {
-    absl::MutexLock lock(&watch_mu);
-    stop_watch = true;
+    absl::MutexLock lock(&changed_mu);
     restart.wanted = !changed.empty();
   }
-  watch.join();
   if (restart.wanted) {
     spdlog::warn("{}: ending every subscription and starting again with the new epoch", changed);
     restart.grpc_port = server->port;

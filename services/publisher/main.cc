@@ -61,6 +61,13 @@ int Run() {
   options.stream_window = absl::GetFlag(FLAGS_stream_window);
   options.epoch = topic->epoch;
   PublisherService service(**producer, metrics, options);
+  // Partitions added or the topic created again: responses carry the new
+  // epoch (the producer follows the new partitions by itself).
+  common::TopicWatch watch(
+      *client, *topic, absl::Seconds(2), [&](const std::string& why, const common::TopicInfo& now) {
+        spdlog::warn("{}: cursors in responses are of epoch {} now", why, now.epoch);
+        service.SetEpoch(now.epoch);
+      });
 
   const int max_message = static_cast<int>(options.limits.max_payload_bytes + 256 * 1024);
   absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(

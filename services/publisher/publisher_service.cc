@@ -100,7 +100,7 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
         response.mutable_position()->set_partition(position->partition);
         response.mutable_position()->set_offset(position->offset);
         response.set_cursor(common::EncodeCursor(
-            {.epoch = options_.epoch, .next = {{position->partition, position->offset + 1}}}));
+            {.epoch = Epoch(), .next = {{position->partition, position->offset + 1}}}));
         std::move (*shared_done)(std::move(response));
       });
   if (!queued.ok()) {
@@ -258,6 +258,16 @@ class PublisherService::StreamReactor final
 grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishStreamResponse>*
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
   return new StreamReactor(*this);
+}
+
+void PublisherService::SetEpoch(std::string epoch) {
+  absl::MutexLock lock(&epoch_mu_);
+  epoch_ = std::move(epoch);
+}
+
+std::string PublisherService::Epoch() const {
+  absl::MutexLock lock(&epoch_mu_);
+  return epoch_.empty() ? options_.epoch : epoch_;
 }
 
 }  // namespace herald::publisher

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "event_rules.h"
 #include "herald/broker/producer.h"
 #include "herald/common/metrics.h"
@@ -49,11 +50,18 @@ class PublisherService final : public v1::Publisher::CallbackService {
   // inline (validation or admission failure), maybe from the delivery thread.
   void Submit(const v1::Event& event, Done done);
 
+  // The epoch of the cursors in responses from now on (the topic changed
+  // shape: partitions added, or created again).
+  void SetEpoch(std::string epoch);
+  std::string Epoch() const;
+
  private:
   class StreamReactor;
 
   broker::Producer& producer_;
   const PublisherOptions options_;
+  mutable absl::Mutex epoch_mu_;
+  std::string epoch_ ABSL_GUARDED_BY(epoch_mu_);
   std::atomic<int64_t> in_flight_{0};
 
   common::Counter& published_;

@@ -246,6 +246,32 @@ TEST_F(BrokerTest, WatermarksAndLogStartAfterRetentionDeletion) {
   EXPECT_EQ(out_of_range.front(), (Position{0, 0}));
 }
 
+TEST_F(BrokerTest, TopicIdTellsARecreatedTopicFromTheOld) {
+  const std::string topic = NewTopic(2);
+  absl::StatusOr<std::string> first = admin_->TopicId(topic, kAdminTimeout);
+  HERALD_ASSERT_OK(first);
+  EXPECT_EQ(first->size(), 32u);
+  EXPECT_NE(*first, std::string(32, '0'));
+  EXPECT_EQ(*admin_->TopicId(topic, kAdminTimeout), *first);  // stable
+
+  HERALD_ASSERT_OK(admin_->DeleteTopic(topic, kAdminTimeout));
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::IsNotFound(admin_->TopicId(topic, kAdminTimeout).status()); },
+              absl::Seconds(30), absl::Milliseconds(100)));
+  HERALD_ASSERT_OK(admin_->EnsureTopic({.name = topic, .partitions = 2}, kAdminTimeout));
+  absl::StatusOr<std::string> second = admin_->TopicId(topic, kAdminTimeout);
+  HERALD_ASSERT_OK(second);
+  EXPECT_NE(*second, *first);
+
+  // Not over anything but PLAINTEXT, and nothing from a closed port.
+  auto tls = Admin::Create(
+      {.bootstrap_servers = TestBootstrap(), .properties = {{"security.protocol", "SSL"}}});
+  if (tls.ok()) {
+    EXPECT_EQ((*tls)->TopicId(topic, absl::Seconds(2)).status().code(),
+              absl::StatusCode::kUnimplemented);
+  }
+}
+
 TEST_F(BrokerTest, EnsureTopicIsIdempotentAndRefusesFewerPartitions) {
   const std::string topic = NewTopic(3);
   HERALD_EXPECT_OK(admin_->EnsureTopic({.name = topic, .partitions = 3}, kAdminTimeout));

@@ -59,6 +59,11 @@ class Admin final {
   absl::StatusOr<std::vector<int32_t>> PartitionLeaders(const std::string& name,
                                                         absl::Duration timeout);
 
+  // The topic's id (32 hex digits): a topic deleted and created again with
+  // the same name has another. Read over PLAINTEXT listeners only
+  // (Unimplemented otherwise); NotFound if the topic does not exist.
+  absl::StatusOr<std::string> TopicId(const std::string& name, absl::Duration timeout);
+
   // The cluster's id (KRaft cluster id, as formatted by the storage tool).
   absl::StatusOr<std::string> ClusterId(absl::Duration timeout);
 

@@ -41,8 +41,10 @@ std::string EncodeCursor(const Cursor& cursor);
 absl::StatusOr<Cursor> DecodeCursor(absl::string_view text);
 
 // The epoch of a deployment's topic: a stable 12-character digest of the
-// cluster id, the topic name and its partition count. Recreating the cluster
-// or changing the partition count (which moves streams) changes it.
-std::string ComputeEpoch(absl::string_view cluster_id, absl::string_view topic, int32_t partitions);
+// cluster id, the topic name, its partition count and (when known) its topic
+// id. Recreating the cluster or the topic, or changing the partition count
+// (which moves streams), changes it.
+std::string ComputeEpoch(absl::string_view cluster_id, absl::string_view topic, int32_t partitions,
+                         absl::string_view topic_id = "");
 
 }  // namespace herald::common

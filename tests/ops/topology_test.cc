@@ -1,7 +1,9 @@
-// Partitions added to the topic under a running mesh: producers follow the
-// new count and streams move. The fanout must notice within seconds, without
-// anyone restarting it, and every browser must either continue exactly or get
-// an explicit herald.reset naming its streams; never a silent gap.
+// The topic changes shape under a running mesh: partitions are added (and
+// producers follow the new count, so streams move), or the topic is deleted
+// and created again. The fanout must notice within seconds, without anyone
+// restarting it, and every browser must either continue exactly or get an
+// explicit herald.reset naming its streams: never a silent gap, and never an
+// old cursor applied to the new log.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -59,11 +61,18 @@ class Viewer {
     absl::MutexLock lock(&mu_);
     return seen_;
   }
-  std::vector<std::string> reset_reasons() {
+  // Every herald.reset it got said the epoch changed.
+  void ExpectEpochResetsOnly() {
     absl::MutexLock lock(&mu_);
-    return reasons_;
+    for (const std::string& reset : reasons_) {
+      EXPECT_THAT(reset, HasSubstr("\"reason\":\"epoch\""));
+    }
   }
   const std::vector<std::string>& streams() const { return streams_; }
+  std::string last_id() {
+    absl::MutexLock lock(&mu_);
+    return last_id_;
+  }
 
  private:
   void Run() {
@@ -81,6 +90,8 @@ class Viewer {
         if (!(*client)->last_id().empty()) {
           last_id = (*client)->last_id();
           started_.store(true);
+          absl::MutexLock lock(&mu_);
+          last_id_ = last_id;
         }
         if (!e.has_value()) {
           if ((*client)->ended()) break;
@@ -108,7 +119,40 @@ class Viewer {
   absl::Mutex mu_;
   std::map<std::string, Seen> seen_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> reasons_ ABSL_GUARDED_BY(mu_);
+  std::string last_id_ ABSL_GUARDED_BY(mu_);
 };
+
+bool AllStarted(const std::vector<std::unique_ptr<Viewer>>& viewers) {
+  return std::all_of(viewers.begin(), viewers.end(), [](const auto& v) { return v->started(); });
+}
+
+// Every viewer has had a reset for each of its streams.
+bool AllReset(const std::vector<std::unique_ptr<Viewer>>& viewers) {
+  for (const auto& v : viewers) {
+    std::map<std::string, Viewer::Seen> seen = v->seen();
+    for (const std::string& s : v->streams()) {
+      if (seen[s].resets == 0) return false;
+    }
+  }
+  return true;
+}
+
+// Publishes {"s":..,"n":from..to-1} to each stream, retrying each event until
+// `deadline` (the topic may be coming back).
+void PublishRange(Backbone& mesh, const std::vector<std::string>& streams, int from, int to) {
+  for (int n = from; n < to; ++n) {
+    for (const std::string& s : streams) {
+      absl::Status last;
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            last = mesh.Publish(s, "t", absl::StrCat("{\"s\":\"", s, "\",\"n\":", n, "}")).status();
+            return last.ok();
+          },
+          absl::Seconds(30)))
+          << last;
+    }
+  }
+}
 
 TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
   Backbone mesh;
@@ -128,12 +172,7 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
   viewers.push_back(std::make_unique<Viewer>(mesh.edge_port(), std::vector{streams[0]}));
   viewers.push_back(
       std::make_unique<Viewer>(mesh.edge_port(), std::vector{streams[1], streams[2]}));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return std::all_of(viewers.begin(), viewers.end(),
-                           [](const auto& v) { return v->started(); });
-      },
-      absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return AllStarted(viewers); }, absl::Seconds(30)));
 
   // One publisher thread, 4 streams, about 40 events/s each. `moved[s]` is
   // the first n the publisher placed by the new partition count.
@@ -167,17 +206,7 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
   const absl::Time added = absl::Now();
   HERALD_ASSERT_OK((*admin)->AddPartitions(mesh.topic(), 6, absl::Seconds(30)));
   // Each viewer is told about each of its streams.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const auto& v : viewers) {
-          std::map<std::string, Viewer::Seen> seen = v->seen();
-          for (const std::string& s : v->streams()) {
-            if (seen[s].resets == 0) return false;
-          }
-        }
-        return true;
-      },
-      absl::Seconds(60)))
+  ASSERT_TRUE(WaitFor([&] { return AllReset(viewers); }, absl::Seconds(60)))
       << mesh.fanout().LogTail();
   const absl::Duration told = absl::Now() - added;
   absl::Duration publisher_moved;
@@ -229,9 +258,7 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
   int told_gap = 0;
   for (size_t i = 0; i < viewers.size(); ++i) {
     SCOPED_TRACE(absl::StrCat("viewer ", i));
-    for (const std::string& reason : viewers[i]->reset_reasons()) {
-      EXPECT_THAT(reason, HasSubstr("\"reason\":\"epoch\""));
-    }
+    viewers[i]->ExpectEpochResetsOnly();
     std::map<std::string, Viewer::Seen> seen = viewers[i]->seen();
     for (const std::string& s : viewers[i]->streams()) {
       SCOPED_TRACE(s);
@@ -272,6 +299,89 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
       "exact before and after\n",
       viewers.size(), absl::FormatDuration(told).c_str(),
       absl::FormatDuration(publisher_moved).c_str(), told_gap);
+}
+
+TEST(TopicRecreatedTest, OldCursorsAreResetNeverAppliedToTheNewLog) {
+  Backbone mesh;
+  HERALD_ASSERT_OK(mesh.Start({.partitions = 3}));
+  HERALD_ASSERT_OK(mesh.StartEdge());
+  auto admin = broker::Admin::Create({.bootstrap_servers = mesh.bootstrap()});
+  HERALD_ASSERT_OK(admin);
+  const std::vector<std::string> streams = {"tr/a", "tr/b", "tr/c", "tr/d"};
+  std::vector<std::unique_ptr<Viewer>> viewers;
+  viewers.push_back(std::make_unique<Viewer>(mesh.edge_port(), streams));
+  viewers.push_back(std::make_unique<Viewer>(mesh.edge_port(), std::vector{streams[1]}));
+  ASSERT_TRUE(WaitFor([&] { return AllStarted(viewers); }, absl::Seconds(30)));
+  PublishRange(mesh, streams, 0, 40);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::map<std::string, Viewer::Seen> seen = viewers[0]->seen();
+        return seen[streams[3]].before.size() == 40;
+      },
+      absl::Seconds(30)));
+  const std::string old_cursor = viewers[0]->last_id();
+
+  // Deleted and created again, same name, same partition count.
+  const absl::Time deleted = absl::Now();
+  HERALD_ASSERT_OK((*admin)->DeleteTopic(mesh.topic(), absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::IsNotFound((*admin)->PartitionCount(mesh.topic(), absl::Seconds(5)).status());
+      },
+      absl::Seconds(30)));
+  HERALD_ASSERT_OK(
+      (*admin)->EnsureTopic({.name = mesh.topic(), .partitions = 3}, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return AllReset(viewers); }, absl::Seconds(60)))
+      << mesh.fanout().LogTail();
+  const absl::Duration told = absl::Now() - deleted;
+
+  // The new log grows well past the old positions; the viewers, live since
+  // their reset, get all of it exactly.
+  PublishRange(mesh, streams, 40, 140);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& v : viewers) {
+          std::map<std::string, Viewer::Seen> seen = v->seen();
+          for (const std::string& s : v->streams()) {
+            if (seen[s].after.size() < 100) return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(60)));
+  for (auto& v : viewers) v->Stop();
+  std::vector<int> expected_after(100);
+  for (int n = 0; n < 100; ++n) expected_after[n] = 40 + n;
+  for (size_t i = 0; i < viewers.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("viewer ", i));
+    viewers[i]->ExpectEpochResetsOnly();
+    std::map<std::string, Viewer::Seen> seen = viewers[i]->seen();
+    for (const std::string& s : viewers[i]->streams()) {
+      std::vector<int> before(40);
+      for (int n = 0; n < 40; ++n) before[n] = n;
+      EXPECT_EQ(seen[s].before, before) << s;
+      EXPECT_EQ(seen[s].after, expected_after) << s;
+    }
+  }
+
+  // A browser coming back only now, with a cursor of the old topic whose
+  // positions all exist in the new log: reset, not applied.
+  auto late =
+      SseClient::Connect(mesh.edge_port(), Target(streams), {{"Last-Event-ID", old_cursor}});
+  HERALD_ASSERT_OK(late);
+  std::optional<SseEvent> first;
+  for (const absl::Time until = absl::Now() + absl::Seconds(20);
+       !first.has_value() && absl::Now() < until;) {
+    first = (*late)->Next(absl::Seconds(1));
+  }
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type, "herald.reset");
+  EXPECT_THAT(first->data, HasSubstr("\"reason\":\"epoch\""));
+  std::printf(
+      "topic deleted and created again under %zu viewers: every stream reset (epoch) %s after "
+      "the delete; 100 events per stream after it, exact; a cursor of the old topic (%s) "
+      "reset, not applied\n",
+      viewers.size(), absl::FormatDuration(told).c_str(), old_cursor.c_str());
 }
 
 }  // namespace
