@@ -21,9 +21,31 @@ void EventStore::Begin(int32_t partition, int64_t offset) {
   ++version_;
 }
 
-void EventStore::Ingest(int32_t partition, std::vector<EventPtr> events, int64_t next_offset) {
+void EventStore::DedupFrom(int32_t partition, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  parts_.at(partition).dedup_from = offset;
+}
+
+std::optional<bool> EventStore::IsDuplicate(int32_t partition, int64_t offset) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const Partition& p = parts_.at(partition);
+  if (offset < p.dedup_from || offset >= p.tail) return std::nullopt;
+  return p.duplicates.contains(offset);
+}
+
+void EventStore::Ingest(int32_t partition, std::vector<EventPtr> events, int64_t next_offset,
+                        const std::vector<int64_t>& duplicates) {
+  // Duplicates are rare (retries); this many per partition is plenty.
+  constexpr size_t kMaxDuplicates = 100'000;
   absl::MutexLock lock(&mu_);
   Partition& p = parts_.at(partition);
+  for (int64_t offset : duplicates) {
+    if (offset >= p.dedup_from && offset >= p.tail) p.duplicates.insert(offset);
+  }
+  while (p.duplicates.size() > kMaxDuplicates) {
+    p.dedup_from = *p.duplicates.begin() + 1;
+    p.duplicates.erase(p.duplicates.begin());
+  }
   for (EventPtr& event : events) {
     const int64_t offset = event->position().offset();
     if (offset < p.tail) continue;  // already held; the reader never goes back

@@ -22,6 +22,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,16 @@ class EventStore final {
 
   // Adds events of one partition, in offset order, all at or after the tail,
   // and moves the tail to `next_offset` (past records that were skipped).
-  void Ingest(int32_t partition, std::vector<EventPtr> events, int64_t next_offset);
+  // `duplicates` are offsets below `next_offset` the tail reader found to be
+  // duplicates (dedup.h), for replays to decide alike.
+  void Ingest(int32_t partition, std::vector<EventPtr> events, int64_t next_offset,
+              const std::vector<int64_t>& duplicates = {});
+
+  // From `offset` on, every duplicate of the partition is recorded by Ingest.
+  void DedupFrom(int32_t partition, int64_t offset);
+  // Whether the record at `offset` is a duplicate, if the store knows:
+  // nullopt below where it records them, or at or past the tail.
+  std::optional<bool> IsDuplicate(int32_t partition, int64_t offset) const;
 
   struct Collected {
     std::vector<EventPtr> events;  // offset order
@@ -120,6 +130,10 @@ class EventStore final {
     int64_t tail = 0;
     // Coverage of streams without a ring.
     int64_t floor = 0;
+    // Duplicates recorded from `dedup_from` on (bounded: the oldest are
+    // dropped, moving dedup_from up).
+    int64_t dedup_from = INT64_MAX;
+    std::set<int64_t> duplicates;
     absl::flat_hash_map<std::string, Ring> rings;
   };
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -44,6 +45,12 @@ ABSL_FLAG(int32_t, max_threads, 4096, "Threads for gRPC calls (one per subscript
 ABSL_FLAG(absl::Duration, topology_interval, absl::Seconds(2),
           "How often the topic's partition count is checked; a change (partitions added, "
           "the topic recreated) makes the fanout start again in place with the new epoch");
+ABSL_FLAG(absl::Duration, dedup_window, absl::Minutes(10),
+          "An event published again with the same stream and idempotency key within this "
+          "time of the previous copy is skipped (must be equal on every replica)");
+ABSL_FLAG(int64_t, dedup_lookback, 20'000,
+          "Records per partition the duplicate rule looks back at most: bounds its memory and "
+          "shortens the window at high rates (must be equal on every replica)");
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write {\"grpc_port\": N, \"metrics_port\": M} to this file");
 
@@ -109,7 +116,9 @@ int Run(Restart& restart) {
   metrics.AddCollector(
       "herald_fanout_store_streams", "Streams with a ring", common::MetricType::kGauge,
       [&](const common::Emit& emit) { emit({}, static_cast<double>(store.GetStats().streams)); });
-  TailReader tail(store, reader_options, absl::GetFlag(FLAGS_warm_events), metrics);
+  const DedupOptions dedup{.window = absl::GetFlag(FLAGS_dedup_window),
+                           .lookback = std::max<int64_t>(0, absl::GetFlag(FLAGS_dedup_lookback))};
+  TailReader tail(store, reader_options, absl::GetFlag(FLAGS_warm_events), dedup, metrics);
   if (absl::Status s = tail.Start(absl::Seconds(60)); !s.ok()) {
     spdlog::critical("cannot read topic {}: {}", topic->topic, s);
     return 1;
@@ -119,6 +128,7 @@ int Run(Restart& restart) {
   options.max_rewind = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_rewind));
   options.max_subscribe_streams = static_cast<size_t>(absl::GetFlag(FLAGS_max_subscribe_streams));
   options.cursor_interval = absl::GetFlag(FLAGS_cursor_interval);
+  options.session.dedup = dedup;
   ReaderFactory readers = [reader_options]() { return broker::Reader::Create(reader_options); };
   FanoutService service(store, readers, *topic, options, metrics);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "herald/broker/partitioner.h"
@@ -193,6 +194,7 @@ absl::StatusOr<Session::Delivery> Session::Pull() {
       continue;
     }
     g.replaying = false;
+    g.dedup.reset();
     budget -= c->events.size();
     for (EventPtr& e : c->events) out.events.push_back(std::move(e));
     g.next = c->next;
@@ -228,13 +230,22 @@ absl::Status Session::ReplayStep(Delivery& out, size_t budget) {
   }
   absl::StatusOr<broker::Batch> batch = reader_->Poll(budget, options_.replay_poll);
   if (!batch.ok()) return batch.status();
+  std::set<int32_t> waiting;  // partitions read past what the tail reader knows
   for (const broker::Record& record : batch->records) {
     auto it = groups_.find(record.position.partition);
     if (it == groups_.end() || !it->second.replaying) continue;
     Group& g = it->second;
-    if (record.position.offset < g.next) continue;
+    if (record.position.offset < g.next || waiting.contains(it->first)) continue;
+    absl::StatusOr<std::optional<bool>> duplicate = Duplicate(g, record);
+    if (!duplicate.ok()) return duplicate.status();
+    if (!duplicate->has_value()) {
+      // Decided once the tail reader has read it: read it again then.
+      waiting.insert(it->first);
+      assigned_.erase(it->first);
+      continue;
+    }
     g.next = record.position.offset + 1;
-    if (!Contains(g.streams, record.key)) continue;
+    if (**duplicate || !Contains(g.streams, record.key)) continue;
     if (auto m = g.min_offset.find(record.key);
         m != g.min_offset.end() && record.position.offset < m->second) {
       continue;
@@ -262,6 +273,46 @@ absl::Status Session::ReplayStep(Delivery& out, size_t budget) {
     assigned_.erase(p.partition);  // re-assign at the new position
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<bool>> Session::Duplicate(Group& g, const broker::Record& record) {
+  const int32_t partition = record.position.partition;
+  const int64_t offset = record.position.offset;
+  if (std::optional<bool> known = store_.IsDuplicate(partition, offset); known.has_value()) {
+    g.dedup.reset();
+    return known;
+  }
+  if (offset >= store_.Tail(partition)) return std::optional<bool>();
+  if (g.dedup == nullptr) {
+    // Older than what the store records: the same rule over the look-back,
+    // read from Kafka first.
+    g.dedup = std::make_unique<DedupIndex>(options_.dedup);
+    absl::StatusOr<broker::Watermarks> w = Watermarks(partition);
+    if (!w.ok()) return w.status();
+    const int64_t from = std::max(w->low, offset - options_.dedup.lookback);
+    absl::StatusOr<std::unique_ptr<broker::Reader>> scanner = readers_();
+    if (!scanner.ok()) return scanner.status();
+    if (absl::Status s = (*scanner)->Assign({{partition, from}}); !s.ok()) return s;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while ((*scanner)->NextOffset(partition).value_or(from) < offset) {
+      if (absl::Now() >= deadline) {
+        return absl::UnavailableError(absl::StrCat("reading partition ", partition, " from ", from,
+                                                   " for duplicates took over 10 s"));
+      }
+      absl::StatusOr<broker::Batch> batch = (*scanner)->Poll(4096, absl::Milliseconds(100));
+      if (!batch.ok()) return batch.status();
+      for (const broker::Record& r : batch->records) {
+        if (r.position.offset >= offset) break;
+        const std::string* key = r.FindHeader(common::kIdempotencyKeyHeader);
+        g.dedup->Check(r.position.offset, r.key, key != nullptr ? *key : std::string(),
+                       r.timestamp_ms);
+      }
+      if (!batch->out_of_range.empty()) break;  // retention moved under us
+    }
+  }
+  const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
+  return std::optional<bool>(g.dedup->Check(
+      offset, record.key, key != nullptr ? *key : std::string(), record.timestamp_ms));
 }
 
 std::map<int32_t, int64_t> Session::Positions() const {

@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "dedup.h"
 #include "event_store.h"
 #include "herald/broker/reader.h"
 #include "herald/v1/fanout.pb.h"
@@ -39,6 +40,8 @@ struct SessionOptions {
   // Records a rewind may scan backwards in Kafka before it settles for fewer
   // events than asked.
   int64_t max_rewind_scan = 1'000'000;
+  // The duplicate rule, as the tail reader applies it.
+  DedupOptions dedup;
 };
 
 // Makes a reader for replays (the fanout's Kafka settings, the topic).
@@ -91,6 +94,9 @@ class Session final {
     // Per-stream lower bounds above `next` (rewinds, late joiners).
     absl::flat_hash_map<std::string, int64_t> min_offset;
     bool replaying = false;
+    // During a replay below where the store records duplicates: the index
+    // deciding them, fed every record of the partition in order.
+    std::unique_ptr<DedupIndex> dedup;
   };
 
   absl::Status EnsureReader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -99,6 +105,10 @@ class Session final {
   absl::StatusOr<int64_t> RewindFromKafka(int32_t partition, const std::string& stream, uint32_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReplayStep(Delivery& out, size_t budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `record` of a replaying group is a duplicate; nullopt when that
+  // cannot be known yet (the tail reader has not read it).
+  absl::StatusOr<std::optional<bool>> Duplicate(Group& g, const broker::Record& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static v1::Reset MakeReset(const Group& g, const std::string& reason, const std::string& detail);
 
   EventStore& store_;

@@ -10,10 +10,11 @@
 namespace herald::fanout {
 
 TailReader::TailReader(EventStore& store, broker::ReaderOptions reader_options, int64_t warm_events,
-                       common::Registry& metrics)
+                       DedupOptions dedup, common::Registry& metrics)
     : store_(store),
       reader_options_(std::move(reader_options)),
       warm_events_(warm_events),
+      dedup_options_(dedup),
       lag_(store.partitions()),
       ingested_(metrics.AddCounter("herald_fanout_ingested_total",
                                    "Events read from Kafka into the rings")),
@@ -22,6 +23,9 @@ TailReader::TailReader(EventStore& store, broker::ReaderOptions reader_options, 
       misplaced_(metrics.AddCounter(
           "herald_fanout_misplaced_total",
           "Records in none of their stream's candidate partitions (murmur2, CRC-32, FNV-1a)")),
+      duplicates_(metrics.AddCounter(
+          "herald_fanout_duplicates_total",
+          "Records skipped as an earlier event's copy (same stream and idempotency key)")),
       jumps_(metrics.AddCounter("herald_fanout_tail_jumps_total",
                                 "Times the tail fell out of retention and jumped forward")) {
   metrics.AddCollector("herald_fanout_partition_lag", "Records written to Kafka but not yet read",
@@ -50,10 +54,15 @@ absl::Status TailReader::Start(absl::Duration timeout) {
     } while (!w.ok() && absl::Now() < deadline);
     if (!w.ok()) return w.status();
     const int64_t start = std::max(w->low, w->high - warm_events_);
+    const int64_t index_from = std::max(w->low, start - dedup_options_.lookback);
     store_.Begin(p, start);
-    starts.push_back({p, start});
+    store_.DedupFrom(p, start);
+    starts.push_back({p, index_from});
+    serve_from_.push_back(start);
+    dedup_.emplace_back(dedup_options_);
     warm_target_.push_back(w->high);
-    spdlog::info("partition {}: warming from {} to {} (log start {})", p, start, w->high, w->low);
+    spdlog::info("partition {}: warming from {} to {} (log start {}, dedup index from {})", p,
+                 start, w->high, w->low, index_from);
   }
   if (absl::Status s = reader_->Assign(starts); !s.ok()) return s;
   thread_ = std::thread([this] { Run(); });
@@ -97,9 +106,22 @@ void TailReader::Run() {
 
 void TailReader::Ingest(const broker::Batch& batch) {
   std::map<int32_t, std::vector<EventPtr>> events;
+  std::map<int32_t, std::vector<int64_t>> duplicates;
   std::map<int32_t, int64_t> next;
   for (const broker::Record& record : batch.records) {
-    next[record.position.partition] = record.position.offset + 1;
+    const int32_t p = record.position.partition;
+    if (p < 0 || p >= store_.partitions()) continue;
+    const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
+    const bool duplicate =
+        dedup_[p].Check(record.position.offset, record.key, key != nullptr ? *key : std::string(),
+                        record.timestamp_ms);
+    if (record.position.offset < serve_from_[p]) continue;  // the look-back only
+    next[p] = record.position.offset + 1;
+    if (duplicate) {
+      duplicates_.Increment();
+      duplicates[p].push_back(record.position.offset);
+      continue;
+    }
     absl::StatusOr<v1::Event> event = common::DecodeFromKafka(record);
     if (!event.ok()) {
       skipped_.Increment();
@@ -133,7 +155,7 @@ void TailReader::Ingest(const broker::Batch& batch) {
       next[p] = std::max(next[p], *n);
     }
   }
-  for (auto& [p, n] : next) store_.Ingest(p, std::move(events[p]), n);
+  for (auto& [p, n] : next) store_.Ingest(p, std::move(events[p]), n, duplicates[p]);
   for (const broker::Position& lost : batch.out_of_range) {
     absl::StatusOr<broker::Watermarks> w =
         reader_->QueryWatermarks(lost.partition, absl::Seconds(5));

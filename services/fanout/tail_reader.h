@@ -2,7 +2,9 @@
 //
 // On Start() it asks Kafka for each partition's bounds and starts reading
 // `warm_events` records before the end (or at the log start), so that the
-// rings hold recent history before the first subscriber asks. From then on it
+// rings hold recent history before the first subscriber asks; the dedup
+// look-back before that is read too, only to fill the dedup index, so that
+// its decisions are those of every other reader of the log. From then on it
 // follows every partition's tail, decodes records (Herald events and raw
 // records) and ingests them into the EventStore. Records that cannot be served
 // are skipped, counted and logged; their offsets still move the tail.
@@ -21,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dedup.h"
 #include "event_store.h"
 #include "herald/broker/reader.h"
 #include "herald/common/metrics.h"
@@ -30,7 +33,7 @@ namespace herald::fanout {
 class TailReader final {
  public:
   TailReader(EventStore& store, broker::ReaderOptions reader_options, int64_t warm_events,
-             common::Registry& metrics);
+             DedupOptions dedup, common::Registry& metrics);
   ~TailReader();
 
   // Reads the partitions' bounds (retrying until `timeout`) and starts the thread.
@@ -54,6 +57,10 @@ class TailReader final {
   const int64_t warm_events_;
   std::unique_ptr<broker::Reader> reader_;
   std::vector<int64_t> warm_target_;
+  const DedupOptions dedup_options_;
+  std::vector<DedupIndex> dedup_;
+  // Per partition: records below it are read only to fill the dedup index.
+  std::vector<int64_t> serve_from_;
   absl::Time next_misplaced_log_ = absl::InfinitePast();
   std::vector<std::atomic<int64_t>> lag_;
   std::atomic<bool> ready_{false};
@@ -65,6 +72,7 @@ class TailReader final {
   common::Counter& ingested_;
   common::Counter& skipped_;
   common::Counter& misplaced_;
+  common::Counter& duplicates_;
   common::Counter& jumps_;
 };
 

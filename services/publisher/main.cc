@@ -1,4 +1,5 @@
 // herald-publisher: gRPC in, Kafka out. See README.md.
+#include <algorithm>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -11,6 +12,10 @@
 #include "herald/common/process.h"
 #include "publisher_service.h"
 
+ABSL_FLAG(absl::Duration, dedup_window, absl::Minutes(10),
+          "An event again with the stream and idempotency key of one acknowledged here within "
+          "this time is answered with the first copy's position and not written again");
+ABSL_FLAG(int64_t, dedup_keys, 100'000, "Acknowledged idempotency keys remembered at most");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7001", "Where the Publisher gRPC service listens");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9101",
           "Where /metrics, /healthz and /readyz are served");
@@ -60,6 +65,8 @@ int Run() {
   options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
   options.stream_window = absl::GetFlag(FLAGS_stream_window);
   options.epoch = topic->epoch;
+  options.dedup_window = absl::GetFlag(FLAGS_dedup_window);
+  options.dedup_keys = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_dedup_keys)));
   PublisherService service(**producer, metrics, options);
   // Partitions added or the topic created again: responses carry the new
   // epoch (the producer follows the new partitions by itself).

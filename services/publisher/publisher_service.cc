@@ -51,6 +51,10 @@ PublisherService::PublisherService(broker::Producer& producer, common::Registry&
       ack_seconds_(metrics.AddHistogram("herald_publisher_ack_seconds",
                                         "From accepting an event to Kafka's acks=all",
                                         common::LatencyBuckets())) {
+  deduplicated_ = &metrics.AddCounter(
+      "herald_publisher_deduplicated_total",
+      "Events again with the stream and idempotency key of one acknowledged here: answered "
+      "with the first copy's position, not written");
   metrics.AddCollector("herald_publisher_in_flight", "Events waiting for Kafka's acknowledgement",
                        common::MetricType::kGauge,
                        [this](const common::Emit& emit) { emit({}, InFlight()); });
@@ -66,6 +70,16 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
     rejected_invalid_.Increment();
     std::move(done)(s);
     return;
+  }
+  const std::string id = event.idempotency_key().empty()
+                             ? std::string()
+                             : absl::StrCat(event.stream(), "\n", event.idempotency_key());
+  if (!id.empty()) {
+    if (std::optional<v1::PublishResponse> first = AckedBefore(id); first.has_value()) {
+      deduplicated_->Increment();
+      std::move(done)(std::move(*first));
+      return;
+    }
   }
   if (in_flight_.fetch_add(1) >= options_.max_in_flight) {
     in_flight_.fetch_sub(1);
@@ -87,7 +101,7 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
   auto shared_done = std::make_shared<Done>(std::move(done));
   absl::Status queued = producer_.Produce(
       record.key, record.value, record.headers,
-      [this, accepted, shared_done](absl::StatusOr<broker::Position> position) {
+      [this, accepted, shared_done, id](absl::StatusOr<broker::Position> position) {
         in_flight_.fetch_sub(1);
         if (!position.ok()) {
           failed_.Increment();
@@ -101,6 +115,7 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
         response.mutable_position()->set_offset(position->offset);
         response.set_cursor(common::EncodeCursor(
             {.epoch = Epoch(), .next = {{position->partition, position->offset + 1}}}));
+        if (!id.empty()) RememberAcked(id, response);
         std::move (*shared_done)(std::move(response));
       });
   if (!queued.ok()) {
@@ -268,6 +283,27 @@ void PublisherService::SetEpoch(std::string epoch) {
 std::string PublisherService::Epoch() const {
   absl::MutexLock lock(&epoch_mu_);
   return epoch_.empty() ? options_.epoch : epoch_;
+}
+
+void PublisherService::RememberAcked(const std::string& id, const v1::PublishResponse& response) {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&acked_mu_);
+  if (!acked_.try_emplace(id, Acked{response, now}).second) return;  // the first stays
+  acked_order_.emplace_back(now, id);
+  while (!acked_order_.empty() && (acked_order_.size() > options_.dedup_keys ||
+                                   now - acked_order_.front().first > options_.dedup_window)) {
+    acked_.erase(acked_order_.front().second);
+    acked_order_.pop_front();
+  }
+}
+
+std::optional<v1::PublishResponse> PublisherService::AckedBefore(const std::string& id) {
+  absl::MutexLock lock(&acked_mu_);
+  auto it = acked_.find(id);
+  if (it == acked_.end() || absl::Now() - it->second.at > options_.dedup_window) {
+    return std::nullopt;
+  }
+  return it->second.response;
 }
 
 }  // namespace herald::publisher

@@ -14,8 +14,11 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "event_rules.h"
 #include "herald/broker/producer.h"
@@ -29,6 +32,12 @@ struct PublisherOptions {
   int64_t max_in_flight = 20'000;
   int64_t stream_window = 2'000;
   std::string epoch;  // for the cursors in responses
+  // An event again with the stream and idempotency key of one this replica
+  // had acknowledged within `dedup_window` is answered with the first copy's
+  // position, and not written again; at most `dedup_keys` are remembered.
+  // (Copies through other replicas are written; the fanout drops them.)
+  absl::Duration dedup_window = absl::Minutes(10);
+  size_t dedup_keys = 100'000;
 };
 
 class PublisherService final : public v1::Publisher::CallbackService {
@@ -60,6 +69,19 @@ class PublisherService final : public v1::Publisher::CallbackService {
 
   broker::Producer& producer_;
   const PublisherOptions options_;
+  // Remembers an acknowledged keyed event; the first copy's answer stays.
+  void RememberAcked(const std::string& id, const v1::PublishResponse& response);
+  std::optional<v1::PublishResponse> AckedBefore(const std::string& id);
+
+  absl::Mutex acked_mu_;
+  struct Acked {
+    v1::PublishResponse response;
+    absl::Time at;
+  };
+  absl::flat_hash_map<std::string, Acked> acked_ ABSL_GUARDED_BY(acked_mu_);
+  std::deque<std::pair<absl::Time, std::string>> acked_order_ ABSL_GUARDED_BY(acked_mu_);
+  common::Counter* deduplicated_ = nullptr;
+
   mutable absl::Mutex epoch_mu_;
   std::string epoch_ ABSL_GUARDED_BY(epoch_mu_);
   std::atomic<int64_t> in_flight_{0};
