@@ -1,6 +1,7 @@
 #include "dedup.h"
 
 #include "absl/strings/str_cat.h"
+#include "herald/common/event_codec.h"
 
 namespace herald::fanout {
 
@@ -27,6 +28,12 @@ bool DedupIndex::Check(int64_t offset, const std::string& stream, const std::str
   }
   order_.emplace_back(offset, std::move(id));
   return duplicate;
+}
+
+bool DedupIndex::Check(const broker::Record& record) {
+  const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
+  return Check(record.position.offset, record.key, key != nullptr ? *key : std::string(),
+               record.timestamp_ms);
 }
 
 }  // namespace herald::fanout

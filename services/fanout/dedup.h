@@ -24,6 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "herald/broker/types.h"
 
 namespace herald::fanout {
 
@@ -41,6 +42,9 @@ class DedupIndex final {
   // duplicate. A record without a key is never one and is not indexed.
   bool Check(int64_t offset, const std::string& stream, const std::string& key,
              int64_t timestamp_ms);
+  // The same for a record read from Kafka: its key is the stream, the
+  // idempotency key its `herald-idempotency-key` header.
+  bool Check(const broker::Record& record);
 
   size_t size() const { return latest_.size(); }
 

@@ -4,6 +4,7 @@
 #include <deque>
 #include <set>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "herald/broker/partitioner.h"
 #include "herald/common/event_codec.h"
@@ -14,6 +15,28 @@ namespace {
 
 bool Contains(const std::vector<std::string>& sorted, const std::string& stream) {
   return std::binary_search(sorted.begin(), sorted.end(), stream);
+}
+
+// Reads `partition` with `scanner` from `from` up to `to` (exclusive), giving
+// each record to `fn`, for at most 10 s: DeadlineExceeded if that was not
+// enough. Stops early, OK, if retention moves under it.
+absl::Status ScanRange(broker::Reader& scanner, int32_t partition, int64_t from, int64_t to,
+                       absl::FunctionRef<void(const broker::Record&)> fn) {
+  if (absl::Status s = scanner.Assign({{partition, from}}); !s.ok()) return s;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (scanner.NextOffset(partition).value_or(from) < to) {
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("reading partition ", partition, " from ", from, " took over 10 s"));
+    }
+    absl::StatusOr<broker::Batch> batch = scanner.Poll(4096, absl::Milliseconds(100));
+    if (!batch.ok()) return batch.status();
+    for (const broker::Record& r : batch->records) {
+      if (r.position.offset < to) fn(r);
+    }
+    if (!batch->out_of_range.empty()) break;  // retention moved under us
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -159,16 +182,14 @@ absl::StatusOr<int64_t> Session::RewindFromKafka(int32_t partition, const std::s
   int64_t scanned = 0;
   while (hi > w->low && found.size() < need && scanned < options_.max_rewind_scan) {
     const int64_t lo = std::max(w->low, hi - window);
-    if (absl::Status s = (*scanner)->Assign({{partition, lo}}); !s.ok()) return s;
     std::vector<int64_t> in_window;
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while ((*scanner)->NextOffset(partition).value_or(lo) < hi && absl::Now() < deadline) {
-      absl::StatusOr<broker::Batch> batch = (*scanner)->Poll(4096, absl::Milliseconds(100));
-      if (!batch.ok()) return batch.status();
-      for (const broker::Record& r : batch->records) {
-        if (r.position.offset < hi && r.key == stream) in_window.push_back(r.position.offset);
-      }
-      if (!batch->out_of_range.empty()) break;  // retention moved under us
+    // Out of time: settle for what this window gave.
+    if (absl::Status s = ScanRange(**scanner, partition, lo, hi,
+                                   [&](const broker::Record& r) {
+                                     if (r.key == stream) in_window.push_back(r.position.offset);
+                                   });
+        !s.ok() && !absl::IsDeadlineExceeded(s)) {
+      return s;
     }
     found.insert(found.end(), in_window.rbegin(), in_window.rend());
     scanned += hi - lo;
@@ -292,27 +313,14 @@ absl::StatusOr<std::optional<bool>> Session::Duplicate(Group& g, const broker::R
     const int64_t from = std::max(w->low, offset - options_.dedup.lookback);
     absl::StatusOr<std::unique_ptr<broker::Reader>> scanner = readers_();
     if (!scanner.ok()) return scanner.status();
-    if (absl::Status s = (*scanner)->Assign({{partition, from}}); !s.ok()) return s;
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while ((*scanner)->NextOffset(partition).value_or(from) < offset) {
-      if (absl::Now() >= deadline) {
-        return absl::UnavailableError(absl::StrCat("reading partition ", partition, " from ", from,
-                                                   " for duplicates took over 10 s"));
-      }
-      absl::StatusOr<broker::Batch> batch = (*scanner)->Poll(4096, absl::Milliseconds(100));
-      if (!batch.ok()) return batch.status();
-      for (const broker::Record& r : batch->records) {
-        if (r.position.offset >= offset) break;
-        const std::string* key = r.FindHeader(common::kIdempotencyKeyHeader);
-        g.dedup->Check(r.position.offset, r.key, key != nullptr ? *key : std::string(),
-                       r.timestamp_ms);
-      }
-      if (!batch->out_of_range.empty()) break;  // retention moved under us
+    if (absl::Status s = ScanRange(**scanner, partition, from, offset,
+                                   [&](const broker::Record& r) { g.dedup->Check(r); });
+        !s.ok()) {
+      if (!absl::IsDeadlineExceeded(s)) return s;
+      return absl::UnavailableError(absl::StrCat("the duplicate rule's look-back: ", s.message()));
     }
   }
-  const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
-  return std::optional<bool>(g.dedup->Check(
-      offset, record.key, key != nullptr ? *key : std::string(), record.timestamp_ms));
+  return std::optional<bool>(g.dedup->Check(record));
 }
 
 std::map<int32_t, int64_t> Session::Positions() const {

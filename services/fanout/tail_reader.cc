@@ -111,10 +111,7 @@ void TailReader::Ingest(const broker::Batch& batch) {
   for (const broker::Record& record : batch.records) {
     const int32_t p = record.position.partition;
     if (p < 0 || p >= store_.partitions()) continue;
-    const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
-    const bool duplicate =
-        dedup_[p].Check(record.position.offset, record.key, key != nullptr ? *key : std::string(),
-                        record.timestamp_ms);
+    const bool duplicate = dedup_[p].Check(record);
     if (record.position.offset < serve_from_[p]) continue;  // the look-back only
     next[p] = record.position.offset + 1;
     if (duplicate) {
@@ -162,11 +159,7 @@ void TailReader::Ingest(const broker::Batch& batch) {
     if (!w.ok()) continue;  // next poll reports it again
     if (lost.offset > w->high) {
       // Past the end, not behind the start: another log than the one read.
-      absl::MutexLock lock(&recreated_mu_);
-      if (recreated_.empty()) {
-        recreated_ = absl::StrCat("partition ", lost.partition, " ends at offset ", w->high,
-                                  " but was read up to ", lost.offset, ": the topic was recreated");
-      }
+      NoteRecreated(lost.partition, w->high, lost.offset);
       continue;
     }
     spdlog::error("partition {}: position {} fell out of retention; jumping to {}", lost.partition,
@@ -183,15 +176,16 @@ void TailReader::UpdateLag() {
     if (!w.ok()) continue;
     const int64_t tail = store_.Tail(p);
     lag_[p].store(std::max<int64_t>(0, w->high - tail));
-    if (w->high < tail) {
-      // Kafka never shortens a partition's log: this is another log.
-      absl::MutexLock lock(&recreated_mu_);
-      if (recreated_.empty()) {
-        recreated_ = absl::StrCat("partition ", p, " ends at offset ", w->high,
-                                  " but was read up to ", tail, ": the topic was recreated");
-      }
-    }
+    // Kafka never shortens a partition's log: this is another log.
+    if (w->high < tail) NoteRecreated(p, w->high, tail);
   }
+}
+
+void TailReader::NoteRecreated(int32_t partition, int64_t end, int64_t read) {
+  absl::MutexLock lock(&recreated_mu_);
+  if (!recreated_.empty()) return;
+  recreated_ = absl::StrCat("partition ", partition, " ends at offset ", end,
+                            " but was read up to ", read, ": the topic was recreated");
 }
 
 std::string TailReader::Recreated() const {

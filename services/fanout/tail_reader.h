@@ -51,6 +51,8 @@ class TailReader final {
   void Run();
   void Ingest(const broker::Batch& batch);
   void UpdateLag();
+  // Keeps the first sign that the topic was recreated, for Recreated().
+  void NoteRecreated(int32_t partition, int64_t end, int64_t read);
 
   EventStore& store_;
   const broker::ReaderOptions reader_options_;

@@ -40,6 +40,7 @@ PublisherService::PublisherService(broker::Producer& producer, common::Registry&
                                    PublisherOptions options)
     : producer_(producer),
       options_(std::move(options)),
+      epoch_(options_.epoch),
       published_(
           metrics.AddCounter("herald_publisher_published_total", "Events acknowledged by Kafka")),
       rejected_invalid_(metrics.AddCounter("herald_publisher_rejected_total",
@@ -50,11 +51,11 @@ PublisherService::PublisherService(broker::Producer& producer, common::Registry&
           metrics.AddCounter("herald_publisher_failed_total", "Events Kafka did not acknowledge")),
       ack_seconds_(metrics.AddHistogram("herald_publisher_ack_seconds",
                                         "From accepting an event to Kafka's acks=all",
-                                        common::LatencyBuckets())) {
-  deduplicated_ = &metrics.AddCounter(
-      "herald_publisher_deduplicated_total",
-      "Events again with the stream and idempotency key of one acknowledged here: answered "
-      "with the first copy's position, not written");
+                                        common::LatencyBuckets())),
+      deduplicated_(metrics.AddCounter(
+          "herald_publisher_deduplicated_total",
+          "Events again with the stream and idempotency key of one acknowledged here: answered "
+          "with the first copy's position, not written")) {
   metrics.AddCollector("herald_publisher_in_flight", "Events waiting for Kafka's acknowledgement",
                        common::MetricType::kGauge,
                        [this](const common::Emit& emit) { emit({}, InFlight()); });
@@ -76,7 +77,7 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
                              : absl::StrCat(event.stream(), "\n", event.idempotency_key());
   if (!id.empty()) {
     if (std::optional<v1::PublishResponse> first = AckedBefore(id); first.has_value()) {
-      deduplicated_->Increment();
+      deduplicated_.Increment();
       std::move(done)(std::move(*first));
       return;
     }
@@ -282,7 +283,7 @@ void PublisherService::SetEpoch(std::string epoch) {
 
 std::string PublisherService::Epoch() const {
   absl::MutexLock lock(&epoch_mu_);
-  return epoch_.empty() ? options_.epoch : epoch_;
+  return epoch_;
 }
 
 void PublisherService::RememberAcked(const std::string& id, const v1::PublishResponse& response) {

@@ -67,12 +67,12 @@ class PublisherService final : public v1::Publisher::CallbackService {
  private:
   class StreamReactor;
 
-  broker::Producer& producer_;
-  const PublisherOptions options_;
   // Remembers an acknowledged keyed event; the first copy's answer stays.
   void RememberAcked(const std::string& id, const v1::PublishResponse& response);
   std::optional<v1::PublishResponse> AckedBefore(const std::string& id);
 
+  broker::Producer& producer_;
+  const PublisherOptions options_;
   absl::Mutex acked_mu_;
   struct Acked {
     v1::PublishResponse response;
@@ -80,7 +80,6 @@ class PublisherService final : public v1::Publisher::CallbackService {
   };
   absl::flat_hash_map<std::string, Acked> acked_ ABSL_GUARDED_BY(acked_mu_);
   std::deque<std::pair<absl::Time, std::string>> acked_order_ ABSL_GUARDED_BY(acked_mu_);
-  common::Counter* deduplicated_ = nullptr;
 
   mutable absl::Mutex epoch_mu_;
   std::string epoch_ ABSL_GUARDED_BY(epoch_mu_);
@@ -91,6 +90,7 @@ class PublisherService final : public v1::Publisher::CallbackService {
   common::Counter& rejected_busy_;
   common::Counter& failed_;
   common::Histogram& ack_seconds_;
+  common::Counter& deduplicated_;
 };
 
 // Whether a client may safely send the same event again after `status`.
