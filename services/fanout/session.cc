@@ -306,19 +306,21 @@ absl::StatusOr<std::optional<bool>> Session::Duplicate(Group& g, const broker::R
   if (offset >= store_.Tail(partition)) return std::optional<bool>();
   if (g.dedup == nullptr) {
     // Older than what the store records: the same rule over the look-back,
-    // read from Kafka first.
-    g.dedup = std::make_unique<DedupIndex>(options_.dedup);
+    // read from Kafka first. Kept only once complete: a failed read is
+    // started again on the next try, not continued with a partial index.
+    auto index = std::make_unique<DedupIndex>(options_.dedup);
     absl::StatusOr<broker::Watermarks> w = Watermarks(partition);
     if (!w.ok()) return w.status();
     const int64_t from = std::max(w->low, offset - options_.dedup.lookback);
     absl::StatusOr<std::unique_ptr<broker::Reader>> scanner = readers_();
     if (!scanner.ok()) return scanner.status();
     if (absl::Status s = ScanRange(**scanner, partition, from, offset,
-                                   [&](const broker::Record& r) { g.dedup->Check(r); });
+                                   [&](const broker::Record& r) { index->Check(r); });
         !s.ok()) {
       if (!absl::IsDeadlineExceeded(s)) return s;
       return absl::UnavailableError(absl::StrCat("the duplicate rule's look-back: ", s.message()));
     }
+    g.dedup = std::move(index);
   }
   return std::optional<bool>(g.dedup->Check(record));
 }
