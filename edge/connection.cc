@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "herald/common/cursor.h"
 #include "herald/common/json.h"
 #include "sse.h"
@@ -30,7 +30,7 @@ Connection::Connection(std::string epoch, std::vector<std::string> streams, int3
 std::vector<int32_t> Connection::Partitions() const {
   std::vector<int32_t> out;
   for (const std::string& s : streams_) {
-    for (int32_t p : broker::CandidatePartitions(s, partition_count_)) out.push_back(p);
+    for (int32_t p : common::CandidatePartitions(s, partition_count_)) out.push_back(p);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -40,7 +40,7 @@ std::vector<int32_t> Connection::Partitions() const {
 std::vector<std::string> Connection::StreamsIn(int32_t partition) const {
   std::vector<std::string> out;
   for (const std::string& s : streams_) {
-    if (broker::IsCandidate(s, partition, partition_count_)) out.push_back(s);
+    if (common::IsCandidate(s, partition, partition_count_)) out.push_back(s);
   }
   return out;
 }

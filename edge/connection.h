@@ -1,7 +1,7 @@
 // Connection: one browser's EventSource and its exact position.
 //
 // A connection follows streams S and keeps, for each partition those streams
-// live in (each stream's candidate partitions, broker/partitioner.h), the
+// live in (each stream's candidate partitions, common/partitioner.h), the
 // position it has served up to (its cursor, sent as the SSE id). Each
 // partition is in one of two modes:
 //

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "herald/common/cursor.h"
 #include "sse.h"
 
@@ -40,7 +40,7 @@ class FakeWriter final : public SseWriter {
 std::string Single(const std::string& prefix, int32_t* partition, int32_t other_than = -1) {
   for (int i = 0;; ++i) {
     const std::string name = prefix + std::to_string(i);
-    const std::vector<int32_t> c = broker::CandidatePartitions(name, 4);
+    const std::vector<int32_t> c = common::CandidatePartitions(name, 4);
     if (c.size() == 1 && c[0] != other_than) {
       *partition = c[0];
       return name;
@@ -247,9 +247,9 @@ TEST(ConnectionTest, AStreamInThreePartitionsHasAPositionInEach) {
   std::string s;
   for (int i = 0; s.empty(); ++i) {
     const std::string name = "m" + std::to_string(i);
-    if (broker::CandidatePartitions(name, 4).size() == 3) s = name;
+    if (common::CandidatePartitions(name, 4).size() == 3) s = name;
   }
-  const std::vector<int32_t> ps = broker::CandidatePartitions(s, 4);
+  const std::vector<int32_t> ps = common::CandidatePartitions(s, 4);
   Sink sink;
   Connection c("e", {s}, 4, std::make_unique<FakeWriter>(&sink));
   EXPECT_EQ(c.Partitions(), ps);

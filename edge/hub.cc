@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "herald/common/cursor.h"
 #include "herald/common/logging.h"
 #include "sse.h"
@@ -21,7 +21,7 @@ void SetStart(v1::StreamStart& start, const std::string& stream,
               const std::vector<int32_t>& partitions, const std::map<int32_t, int64_t>& feed,
               int32_t partition_count) {
   start.set_stream(stream);
-  const int32_t home = broker::PartitionForKey(stream, partition_count);
+  const int32_t home = common::PartitionForKey(stream, partition_count);
   for (int32_t p : partitions) {
     auto f = feed.find(p);
     if (f == feed.end()) continue;
@@ -424,7 +424,7 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       // Streams live in other partitions now; their connections are closing.
       watched_.clear();
       for (auto& [name, entry] : streams_) {
-        entry.partitions = broker::CandidatePartitions(name, partitions_);
+        entry.partitions = common::CandidatePartitions(name, partitions_);
         entry.join.clear();
         for (int32_t p : entry.partitions) ++watched_[p];
       }
@@ -622,7 +622,7 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
     auto [it, created] = streams_.try_emplace(s);
     StreamEntry& entry = it->second;
     if (created) {
-      entry.partitions = broker::CandidatePartitions(s, partitions_);
+      entry.partitions = common::CandidatePartitions(s, partitions_);
       for (int32_t p : entry.partitions) ++watched_[p];
       SetStart(*watch.mutable_watch()->add_streams(), s, entry.partitions, feed, partitions_);
     }

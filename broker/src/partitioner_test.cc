@@ -1,4 +1,4 @@
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -8,7 +8,7 @@
 
 #include "gtest/gtest.h"
 
-namespace herald::broker {
+namespace herald::common {
 namespace {
 
 // Expected values printed by Java: org.apache.kafka.common.utils.Utils.murmur2
@@ -121,4 +121,4 @@ TEST(PartitionerTest, CandidatesAreTheThreePlacementsSortedAndUnique) {
 }
 
 }  // namespace
-}  // namespace herald::broker
+}  // namespace herald::common

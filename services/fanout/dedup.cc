@@ -1,7 +1,7 @@
 #include "dedup.h"
 
 #include "absl/strings/str_cat.h"
-#include "herald/common/event_codec.h"
+#include "herald/broker/event_codec.h"
 
 namespace herald::fanout {
 
@@ -31,7 +31,7 @@ bool DedupIndex::Check(int64_t offset, const std::string& stream, const std::str
 }
 
 bool DedupIndex::Check(const broker::Record& record) {
-  const std::string* key = record.FindHeader(common::kIdempotencyKeyHeader);
+  const std::string* key = record.FindHeader(broker::kIdempotencyKeyHeader);
   return Check(record.position.offset, record.key, key != nullptr ? *key : std::string(),
                record.timestamp_ms);
 }

@@ -3,10 +3,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "herald/broker/partitioner.h"
 #include "herald/common/cursor.h"
 #include "herald/common/grpc_server.h"
 #include "herald/common/logging.h"
+#include "herald/common/partitioner.h"
 #include "herald/common/stream_name.h"
 
 namespace herald::fanout {
@@ -63,7 +63,7 @@ grpc::Status Unavailable(const absl::Status& status) {
 
 }  // namespace
 
-FanoutService::FanoutService(EventStore& store, ReaderFactory readers, common::TopicInfo topic,
+FanoutService::FanoutService(EventStore& store, ReaderFactory readers, broker::TopicInfo topic,
                              FanoutOptions options, common::Registry& metrics)
     : store_(store),
       readers_(std::move(readers)),
@@ -169,7 +169,7 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
     start.stream = s;
     if (cursor.has_value()) {
       // A candidate partition the cursor does not name starts from live.
-      for (int32_t partition : broker::CandidatePartitions(s, topic_.partitions)) {
+      for (int32_t partition : common::CandidatePartitions(s, topic_.partitions)) {
         auto it = cursor->next.find(partition);
         if (it == cursor->next.end()) continue;
         absl::StatusOr<bool> beyond = AheadOfLog(partition, it->second);
@@ -301,7 +301,7 @@ grpc::Status FanoutService::Attach(
           // candidates gives one position, for the murmur2 partition.
           std::map<int32_t, int64_t> given(s.next_offsets().begin(), s.next_offsets().end());
           if (given.empty() && s.has_next_offset()) {
-            given[broker::PartitionForKey(s.stream(), topic_.partitions)] = s.next_offset();
+            given[common::PartitionForKey(s.stream(), topic_.partitions)] = s.next_offset();
           }
           Session::Start start{.stream = s.stream()};
           for (const auto& [partition, next] : given) {
@@ -312,7 +312,7 @@ grpc::Status FanoutService::Attach(
               break;
             }
             if (partition < 0 || partition >= topic_.partitions ||
-                !broker::IsCandidate(s.stream(), partition, topic_.partitions)) {
+                !common::IsCandidate(s.stream(), partition, topic_.partitions)) {
               bad =
                   grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                absl::StrCat("stream ", s.stream(), " has no records in partition ",

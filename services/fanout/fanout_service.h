@@ -21,7 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "event_store.h"
-#include "herald/common/kafka_setup.h"
+#include "herald/broker/kafka_setup.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.grpc.pb.h"
 #include "session.h"
@@ -42,7 +42,7 @@ struct FanoutOptions {
 
 class FanoutService final : public v1::Fanout::Service {
  public:
-  FanoutService(EventStore& store, ReaderFactory readers, common::TopicInfo topic,
+  FanoutService(EventStore& store, ReaderFactory readers, broker::TopicInfo topic,
                 FanoutOptions options, common::Registry& metrics);
 
   grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeRequest* request,
@@ -64,7 +64,7 @@ class FanoutService final : public v1::Fanout::Service {
 
   EventStore& store_;
   const ReaderFactory readers_;
-  const common::TopicInfo topic_;
+  const broker::TopicInfo topic_;
   const FanoutOptions options_;
   std::atomic<bool> stopping_{false};
 

@@ -16,10 +16,10 @@
 #include "absl/synchronization/mutex.h"
 #include "event_store.h"
 #include "fanout_service.h"
+#include "herald/broker/kafka_setup.h"
 #include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/grpc_server.h"
-#include "herald/common/kafka_setup.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
 #include "tail_reader.h"
@@ -92,12 +92,12 @@ std::string WithPort(const std::string& address, int port) {
 }
 
 int Run(Restart& restart) {
-  absl::StatusOr<broker::ClientConfig> client = common::KafkaClientFromFlags("herald-fanout");
+  absl::StatusOr<broker::ClientConfig> client = broker::KafkaClientFromFlags("herald-fanout");
   if (!client.ok()) {
     spdlog::critical("{}", client.status());
     return 2;
   }
-  absl::StatusOr<common::TopicInfo> topic = common::PrepareTopic(*client);
+  absl::StatusOr<broker::TopicInfo> topic = broker::PrepareTopic(*client);
   if (!topic.ok()) {
     spdlog::critical("{}", topic.status());
     return 1;
@@ -180,10 +180,10 @@ int Run(Restart& restart) {
   // position of this process's epoch mean something else.
   absl::Mutex changed_mu;
   std::string changed;
-  std::optional<common::TopicWatch> watch;
+  std::optional<broker::TopicWatch> watch;
   watch.emplace(
       *client, *topic, absl::GetFlag(FLAGS_topology_interval),
-      [&](const std::string& why, const common::TopicInfo& now) {
+      [&](const std::string& why, const broker::TopicInfo& now) {
         absl::MutexLock lock(&changed_mu);
         if (!changed.empty()) return;
         changed = now.epoch == topic->epoch

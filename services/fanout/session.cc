@@ -6,9 +6,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
-#include "herald/broker/partitioner.h"
-#include "herald/common/event_codec.h"
+#include "herald/broker/event_codec.h"
 #include "herald/common/logging.h"
+#include "herald/common/partitioner.h"
 
 namespace herald::fanout {
 namespace {
@@ -71,7 +71,7 @@ absl::StatusOr<Session::Added> Session::Add(const std::vector<Start>& starts) {
   absl::MutexLock lock(&mu_);
   std::map<int32_t, std::vector<const Start*>> by_partition;
   for (const Start& s : starts) {
-    for (int32_t p : broker::CandidatePartitions(s.stream, partitions_)) {
+    for (int32_t p : common::CandidatePartitions(s.stream, partitions_)) {
       by_partition[p].push_back(&s);
     }
   }
@@ -149,7 +149,7 @@ std::vector<std::string> Session::Remove(const std::vector<std::string>& streams
   for (const std::string& stream : streams) {
     if (streams_.erase(stream) == 0) continue;
     removed.push_back(stream);
-    for (int32_t partition : broker::CandidatePartitions(stream, partitions_)) {
+    for (int32_t partition : common::CandidatePartitions(stream, partitions_)) {
       auto it = groups_.find(partition);
       if (it == groups_.end()) continue;
       Group& g = it->second;
@@ -271,7 +271,7 @@ absl::Status Session::ReplayStep(Delivery& out, size_t budget) {
         m != g.min_offset.end() && record.position.offset < m->second) {
       continue;
     }
-    absl::StatusOr<v1::Event> event = common::DecodeFromKafka(record);
+    absl::StatusOr<v1::Event> event = broker::DecodeFromKafka(record);
     if (!event.ok()) {
       spdlog::warn("replay skips {}", event.status());
       continue;

@@ -2,7 +2,7 @@
 // how it moves forward, exactly.
 //
 // A session holds, per partition its streams live in (each stream's candidate
-// partitions, broker/partitioner.h), one position: the next offset to serve. Every event of the
+// partitions, common/partitioner.h), one position: the next offset to serve. Every event of the
 // session's streams below it has been handed out; every one at or above it will be, in offset
 // order. That single number per partition is what a cursor carries, so resuming from a cursor gives
 // no gap and no duplicate.

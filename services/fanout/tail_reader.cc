@@ -3,9 +3,9 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "herald/broker/partitioner.h"
-#include "herald/common/event_codec.h"
+#include "herald/broker/event_codec.h"
 #include "herald/common/logging.h"
+#include "herald/common/partitioner.h"
 
 namespace herald::fanout {
 
@@ -119,13 +119,13 @@ void TailReader::Ingest(const broker::Batch& batch) {
       duplicates[p].push_back(record.position.offset);
       continue;
     }
-    absl::StatusOr<v1::Event> event = common::DecodeFromKafka(record);
+    absl::StatusOr<v1::Event> event = broker::DecodeFromKafka(record);
     if (!event.ok()) {
       skipped_.Increment();
       spdlog::warn("skipping {}", event.status());
       continue;
     }
-    if (!broker::IsCandidate(record.key, record.position.partition, store_.partitions())) {
+    if (!common::IsCandidate(record.key, record.position.partition, store_.partitions())) {
       // Subscribers look for a stream in its candidate partitions only.
       misplaced_.Increment();
       // One line per 10 s: a misconfigured producer must not flood the log.
@@ -138,9 +138,9 @@ void TailReader::Ingest(const broker::Batch& batch) {
           "configure the producer with one of them (one line per 10 s; "
           "herald_fanout_misplaced_total counts them all)",
           record.position.partition, record.position.offset, record.key, record.position.partition,
-          store_.partitions(), broker::PartitionForKey(record.key, store_.partitions()),
-          broker::Crc32Partition(record.key, store_.partitions()),
-          broker::Fnv1aPartition(record.key, store_.partitions()));
+          store_.partitions(), common::PartitionForKey(record.key, store_.partitions()),
+          common::Crc32Partition(record.key, store_.partitions()),
+          common::Fnv1aPartition(record.key, store_.partitions()));
       continue;
     }
     ingested_.Increment();

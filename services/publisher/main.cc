@@ -3,11 +3,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "herald/broker/kafka_setup.h"
 #include "herald/broker/producer.h"
 #include "herald/common/admin_http.h"
 #include "herald/common/flags.h"
 #include "herald/common/grpc_server.h"
-#include "herald/common/kafka_setup.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
 #include "publisher_service.h"
@@ -37,12 +37,12 @@ namespace herald::publisher {
 namespace {
 
 int Run() {
-  absl::StatusOr<broker::ClientConfig> client = common::KafkaClientFromFlags("herald-publisher");
+  absl::StatusOr<broker::ClientConfig> client = broker::KafkaClientFromFlags("herald-publisher");
   if (!client.ok()) {
     spdlog::critical("{}", client.status());
     return 2;
   }
-  absl::StatusOr<common::TopicInfo> topic = common::PrepareTopic(*client);
+  absl::StatusOr<broker::TopicInfo> topic = broker::PrepareTopic(*client);
   if (!topic.ok()) {
     spdlog::critical("{}", topic.status());
     return 1;
@@ -70,8 +70,8 @@ int Run() {
   PublisherService service(**producer, metrics, options);
   // Partitions added or the topic created again: responses carry the new
   // epoch (the producer follows the new partitions by itself).
-  common::TopicWatch watch(
-      *client, *topic, absl::Seconds(2), [&](const std::string& why, const common::TopicInfo& now) {
+  broker::TopicWatch watch(
+      *client, *topic, absl::Seconds(2), [&](const std::string& why, const broker::TopicInfo& now) {
         spdlog::warn("{}: cursors in responses are of epoch {} now", why, now.epoch);
         service.SetEpoch(now.epoch);
       });

@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "herald/broker/event_codec.h"
 #include "herald/common/cursor.h"
-#include "herald/common/event_codec.h"
 #include "herald/common/grpc_server.h"
 
 namespace herald::publisher {
@@ -95,7 +95,7 @@ void PublisherService::Submit(const v1::Event& event, Done done) {
   const int64_t nanos = absl::ToUnixNanos(accepted);
   stored.mutable_publish_time()->set_seconds(nanos / 1'000'000'000);
   stored.mutable_publish_time()->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-  const common::EncodedRecord record = common::EncodeForKafka(stored);
+  const broker::EncodedRecord record = broker::EncodeForKafka(stored);
 
   // Shared so that `done` survives a Produce() that refuses the record (and
   // then drops the callback without calling it).

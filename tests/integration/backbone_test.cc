@@ -16,10 +16,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
-#include "herald/broker/partitioner.h"
 #include "herald/broker/producer.h"
 #include "herald/broker/reader.h"
 #include "herald/common/cursor.h"
+#include "herald/common/partitioner.h"
 #include "support/kafka_env.h"
 #include "support/status_assert.h"
 #include "support/test_events.h"
@@ -460,7 +460,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
         EXPECT_EQ(r.partitions(), 2);
       }
       for (const auto& j : r.joined()) {
-        EXPECT_TRUE(broker::IsCandidate(j.stream(), j.partition(), 2));
+        EXPECT_TRUE(common::IsCandidate(j.stream(), j.partition(), 2));
         joined[j.stream()][j.partition()] = j.next_offset();
       }
       for (const auto& e : r.events()) {
@@ -475,7 +475,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   read_until([&] { return joined.size() == 2; });
   EXPECT_FALSE(epoch.empty());
   for (const auto& [name, partitions] : joined) {
-    EXPECT_EQ(partitions.size(), broker::CandidatePartitions(name, 2).size()) << name;
+    EXPECT_EQ(partitions.size(), common::CandidatePartitions(name, 2).size()) << name;
   }
 
   HERALD_ASSERT_OK(mesh.Publish("at/a", "t", "1"));
@@ -511,7 +511,7 @@ TEST(BackboneAttachTest, WatchJoinEventsProgressAndUnwatch) {
   v1::AttachRequest beyond;
   v1::StreamStart* far = beyond.mutable_watch()->add_streams();
   far->set_stream("at/d");
-  const int32_t home = broker::PartitionForKey("at/d", 2);
+  const int32_t home = common::PartitionForKey("at/d", 2);
   (*far->mutable_next_offsets())[home] = 1'000'000;
   ASSERT_TRUE(stream->Write(beyond));
   std::vector<v1::Reset> resets;

@@ -8,9 +8,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
-#include "herald/broker/partitioner.h"
 #include "herald/broker/producer.h"
 #include "herald/broker/reader.h"
+#include "herald/common/partitioner.h"
 #include "support/kafka_env.h"
 #include "support/status_assert.h"
 
@@ -108,7 +108,7 @@ TEST_F(BrokerTest, TenThousandRecordsOverFiftyKeysKeepOrderAndPositions) {
     for (const auto& [key_seq, position] : acked) {
       // Each stream lives in the partition Java's partitioner gives its key.
       ASSERT_EQ(position.partition,
-                PartitionForKey(absl::StrCat("stream-", key_seq.first), kPartitions));
+                common::PartitionForKey(absl::StrCat("stream-", key_seq.first), kPartitions));
     }
   }
 

@@ -19,8 +19,8 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "herald/broker/partitioner.h"
 #include "herald/common/cursor.h"
+#include "herald/common/partitioner.h"
 #include "support/backbone.h"
 #include "support/fleet.h"
 #include "support/kafka_env.h"
@@ -174,7 +174,7 @@ TEST(EdgePostTest, PostedEventsReachSubscribersAndBadPostsSayWhy) {
   for (const auto& [partition, next] : published->next) {
     EXPECT_EQ(browser->next[partition], next) << e->id;
   }
-  EXPECT_EQ(browser->next.size(), broker::CandidatePartitions("post/s", 6).size()) << e->id;
+  EXPECT_EQ(browser->next.size(), common::CandidatePartitions("post/s", 6).size()) << e->id;
 
   struct Case {
     std::string path, body, headers, status, why;

@@ -12,7 +12,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "support/backbone.h"
 #include "support/fleet.h"
 #include "support/kafka_env.h"
@@ -55,7 +55,7 @@ TEST(KafkaFailoverTest, TheLeaderKilledUnderLoadLosesAndDuplicatesNothing) {
       (*admin)->PartitionLeaders(mesh.topic(), absl::Seconds(10));
   HERALD_ASSERT_OK(leaders);
   std::map<int32_t, int> led;
-  for (const std::string& s : streams) ++led[(*leaders)[broker::PartitionForKey(s, 3)]];
+  for (const std::string& s : streams) ++led[(*leaders)[common::PartitionForKey(s, 3)]];
   int32_t victim = led.begin()->first;
   for (const auto& [node, count] : led) {
     if (count > led[victim]) victim = node;

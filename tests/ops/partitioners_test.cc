@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "support/backbone.h"
 #include "support/fleet.h"
 #include "support/kafka_env.h"
@@ -44,7 +44,7 @@ std::vector<std::string> SpreadStreams(const std::string& prefix, int n) {
   std::vector<std::string> out;
   for (int i = 0; static_cast<int>(out.size()) < n; ++i) {
     const std::string name = absl::StrCat(prefix, i);
-    if (broker::CandidatePartitions(name, kPartitions).size() == 3) out.push_back(name);
+    if (common::CandidatePartitions(name, kPartitions).size() == 3) out.push_back(name);
   }
   return out;
 }
@@ -92,15 +92,15 @@ TEST(PartitionersTest, EveryCommonPlacementReachesBrowsersExactly) {
 
   // One stream written by all three: its events are in three partitions.
   const std::string mixed = SpreadStreams("pt/mix", 1)[0];
-  const std::vector<int32_t> mixed_partitions = broker::CandidatePartitions(mixed, kPartitions);
+  const std::vector<int32_t> mixed_partitions = common::CandidatePartitions(mixed, kPartitions);
   // A record no common partitioner would place where it is.
   std::string lost;
   int32_t lost_partition = -1;
   for (int i = 0; lost.empty(); ++i) {
     const std::string name = absl::StrCat("pt/lost", i);
-    if (broker::CandidatePartitions(name, kPartitions).size() < kPartitions) {
+    if (common::CandidatePartitions(name, kPartitions).size() < kPartitions) {
       for (int32_t p = 0; p < kPartitions && lost_partition < 0; ++p) {
-        if (!broker::IsCandidate(name, p, kPartitions)) lost_partition = p;
+        if (!common::IsCandidate(name, p, kPartitions)) lost_partition = p;
       }
       lost = name;
     }
@@ -204,9 +204,9 @@ TEST(PartitionersTest, EveryCommonPlacementReachesBrowsersExactly) {
     reader->Finish();
     return partition;
   };
-  EXPECT_EQ(partition_of(crc[0]), broker::Crc32Partition(crc[0], kPartitions));
-  EXPECT_EQ(partition_of(murmur[0]), broker::PartitionForKey(murmur[0], kPartitions));
-  EXPECT_EQ(partition_of(fnv[0]), broker::Fnv1aPartition(fnv[0], kPartitions));
+  EXPECT_EQ(partition_of(crc[0]), common::Crc32Partition(crc[0], kPartitions));
+  EXPECT_EQ(partition_of(murmur[0]), common::PartitionForKey(murmur[0], kPartitions));
+  EXPECT_EQ(partition_of(fnv[0]), common::Fnv1aPartition(fnv[0], kPartitions));
   EXPECT_EQ(mesh.FanoutMetric("herald_fanout_misplaced_total"), 1);
   std::printf(
       "%d events over 13 streams from kcat with CRC-32, murmur2 and FNV-1a placement; a stream "

@@ -19,7 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "herald/broker/admin.h"
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 #include "support/backbone.h"
 #include "support/fleet.h"
 #include "support/kafka_env.h"
@@ -165,7 +165,7 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
   std::vector<std::string> streams;
   for (int i = 0; streams.size() < 4; ++i) {
     const std::string s = absl::StrCat("pa/s", i);
-    if (broker::PartitionForKey(s, 3) != broker::PartitionForKey(s, 6)) streams.push_back(s);
+    if (common::PartitionForKey(s, 3) != common::PartitionForKey(s, 6)) streams.push_back(s);
   }
   std::vector<std::unique_ptr<Viewer>> viewers;
   viewers.push_back(std::make_unique<Viewer>(mesh.edge_port(), streams));
@@ -188,7 +188,7 @@ TEST(PartitionsAddedTest, EveryBrowserContinuesExactlyOrIsToldOfTheGap) {
         ASSERT_TRUE(r.ok()) << r.status();
         absl::MutexLock lock(&mu);
         published[s] = n + 1;
-        if (!moved.contains(s) && r->position().partition() == broker::PartitionForKey(s, 6)) {
+        if (!moved.contains(s) && r->position().partition() == common::PartitionForKey(s, 6)) {
           moved[s] = n;
           if (moved.size() == streams.size()) all_moved = absl::Now();
         }

@@ -1,10 +1,10 @@
-#include "herald/common/event_codec.h"
+#include "herald/broker/event_codec.h"
 
 #include "absl/strings/str_cat.h"
 #include "herald/common/stream_name.h"
 #include "herald/common/utf8.h"
 
-namespace herald::common {
+namespace herald::broker {
 
 EncodedRecord EncodeForKafka(const v1::Event& event) {
   EncodedRecord record;
@@ -31,7 +31,7 @@ absl::StatusOr<v1::Event> DecodeFromKafka(const broker::Record& record) {
   const auto where = [&] {
     return absl::StrCat("record ", record.position.partition, "/", record.position.offset);
   };
-  if (absl::Status s = ValidateStreamName(record.key); !s.ok()) {
+  if (absl::Status s = common::ValidateStreamName(record.key); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(where(), ": key is not a stream: ", s.message()));
   }
@@ -39,19 +39,19 @@ absl::StatusOr<v1::Event> DecodeFromKafka(const broker::Record& record) {
   const std::string* format = record.FindHeader(kFormatHeader);
   if (format != nullptr) {
     if (*format != kFormatEventV1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where(), ": unknown ", kFormatHeader, " ", QuoteForMessage(*format)));
+      return absl::InvalidArgumentError(absl::StrCat(where(), ": unknown ", kFormatHeader, " ",
+                                                     common::QuoteForMessage(*format)));
     }
     if (!event.ParseFromString(record.value)) {
       return absl::InvalidArgumentError(absl::StrCat(where(), ": value is not a herald.v1.Event"));
     }
     if (event.stream() != record.key) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where(), ": event names stream ", QuoteForMessage(event.stream()),
-                       " but the key is ", QuoteForMessage(record.key)));
+          absl::StrCat(where(), ": event names stream ", common::QuoteForMessage(event.stream()),
+                       " but the key is ", common::QuoteForMessage(record.key)));
     }
   } else {
-    if (!IsValidUtf8(record.value)) {
+    if (!common::IsValidUtf8(record.value)) {
       return absl::InvalidArgumentError(absl::StrCat(where(), ": raw value is not UTF-8"));
     }
     event.set_stream(record.key);
@@ -70,7 +70,7 @@ absl::StatusOr<v1::Event> DecodeFromKafka(const broker::Record& record) {
                                               1'000'000);
     }
   }
-  if (absl::Status s = ValidateEventType(event.type()); !s.ok()) {
+  if (absl::Status s = common::ValidateEventType(event.type()); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(where(), ": ", s.message()));
   }
   event.mutable_position()->set_partition(record.position.partition);
@@ -78,4 +78,4 @@ absl::StatusOr<v1::Event> DecodeFromKafka(const broker::Record& record) {
   return event;
 }
 
-}  // namespace herald::common
+}  // namespace herald::broker

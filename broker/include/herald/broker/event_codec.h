@@ -22,7 +22,7 @@
 #include "herald/broker/types.h"
 #include "herald/v1/event.pb.h"
 
-namespace herald::common {
+namespace herald::broker {
 
 inline constexpr char kFormatHeader[] = "herald-format";
 inline constexpr char kFormatEventV1[] = "event-v1";
@@ -46,4 +46,4 @@ EncodedRecord EncodeForKafka(const v1::Event& event);
 // not parse or names another stream, a raw value that is not UTF-8, a bad type.
 absl::StatusOr<v1::Event> DecodeFromKafka(const broker::Record& record);
 
-}  // namespace herald::common
+}  // namespace herald::broker

@@ -1,4 +1,4 @@
-#include "herald/common/kafka_setup.h"
+#include "herald/broker/kafka_setup.h"
 
 #include <algorithm>
 #include <memory>
@@ -24,7 +24,7 @@ ABSL_FLAG(bool, create_topic, true,
 ABSL_FLAG(absl::Duration, kafka_startup_timeout, absl::Seconds(60),
           "How long to wait for Kafka at start before giving up");
 
-namespace herald::common {
+namespace herald::broker {
 
 absl::StatusOr<broker::ClientConfig> KafkaClientFromFlags(absl::string_view client_id) {
   broker::ClientConfig client;
@@ -84,7 +84,8 @@ absl::StatusOr<TopicInfo> PrepareTopic(const broker::ClientConfig& client) {
             "partitions is then only noticed by a running fanout",
             info.topic, id.status().message());
       }
-      info.epoch = ComputeEpoch(info.cluster_id, info.topic, info.partitions, info.topic_id);
+      info.epoch =
+          common::ComputeEpoch(info.cluster_id, info.topic, info.partitions, info.topic_id);
       spdlog::info("topic {} on cluster {}: {} partitions, id {}, epoch {}", info.topic,
                    info.cluster_id, info.partitions, info.topic_id.empty() ? "-" : info.topic_id,
                    info.epoch);
@@ -160,7 +161,7 @@ void TopicWatch::Run() {
     }
     if (why.empty() && also_ != nullptr) why = also_();
     if (!why.empty()) {
-      now.epoch = ComputeEpoch(now.cluster_id, now.topic, now.partitions, now.topic_id);
+      now.epoch = common::ComputeEpoch(now.cluster_id, now.topic, now.partitions, now.topic_id);
       changed_(why, now);
       info_ = now;
     }
@@ -168,4 +169,4 @@ void TopicWatch::Run() {
   }
 }
 
-}  // namespace herald::common
+}  // namespace herald::broker

@@ -24,7 +24,7 @@
 #include "absl/time/time.h"
 #include "herald/broker/config.h"
 
-namespace herald::common {
+namespace herald::broker {
 
 struct TopicInfo {
   std::string topic;
@@ -74,4 +74,4 @@ class TopicWatch final {
   std::thread thread_;
 };
 
-}  // namespace herald::common
+}  // namespace herald::broker

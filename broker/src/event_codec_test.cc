@@ -1,9 +1,9 @@
-#include "herald/common/event_codec.h"
+#include "herald/broker/event_codec.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace herald::common {
+namespace herald::broker {
 namespace {
 
 using ::testing::HasSubstr;
@@ -81,4 +81,4 @@ TEST(EventCodecTest, RejectsWhatCannotBeServed) {
 }
 
 }  // namespace
-}  // namespace herald::common
+}  // namespace herald::broker

@@ -17,6 +17,9 @@
 // logged as misplaced. Each producer keeps one partitioner, so what one
 // producer writes for a stream stays in one partition, in order.
 //
+// A pure function of the contract (DESIGN.md), below every component: the
+// edge (which speaks gRPC only), the fanout and the Kafka layer share it.
+//
 //   int32_t home = PartitionForKey("orders.eu", 6);           // murmur2
 //   std::vector<int32_t> all = CandidatePartitions("orders.eu", 6);
 #pragma once
@@ -26,7 +29,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace herald::broker {
+namespace herald::common {
 
 // Kafka's org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c).
 int32_t Murmur2(absl::string_view data);
@@ -50,4 +53,4 @@ std::vector<int32_t> CandidatePartitions(absl::string_view key, int32_t partitio
 // Whether `partition` is one of them (no allocation: for every record read).
 bool IsCandidate(absl::string_view key, int32_t partition, int32_t partitions);
 
-}  // namespace herald::broker
+}  // namespace herald::common

@@ -1,10 +1,10 @@
-#include "herald/broker/partitioner.h"
+#include "herald/common/partitioner.h"
 
 #include <algorithm>
 #include <array>
 #include <cstring>
 
-namespace herald::broker {
+namespace herald::common {
 
 int32_t Murmur2(absl::string_view data) {
   // A line-for-line port of Kafka's Utils.murmur2: 32-bit arithmetic that
@@ -107,4 +107,4 @@ bool IsCandidate(absl::string_view key, int32_t partition, int32_t partitions) {
          Fnv1aPartition(key, partitions) == partition;
 }
 
-}  // namespace herald::broker
+}  // namespace herald::common
