@@ -8,10 +8,10 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "herald/common/descriptors.h"
-#include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/metrics.h"
 #include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "http_server.h"
 #include "hub.h"
 #include "payload.h"
@@ -240,10 +240,8 @@ int Run() {
 }  // namespace herald::edge
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(argc, argv,
-                             "herald-edge: serves streams to browsers as Server-Sent Events. "
-                             "Every flag can also be set as HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-edge");
+  herald::common::InitProcess(argc, argv, "herald-edge",
+                              "herald-edge: serves streams to browsers as Server-Sent Events. "
+                              "Every flag can also be set as HERALD_<FLAG>.");
   return herald::edge::Run();
 }

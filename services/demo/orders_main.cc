@@ -2,12 +2,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/admin_http.h"
-#include "herald/common/flags.h"
-#include "herald/common/grpc_server.h"
 #include "herald/common/logging.h"
-#include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "orders_service.h"
 
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7003", "Where the Orders gRPC service listens");
@@ -32,35 +30,23 @@ int Run() {
                         metrics,
                         {.stream = absl::GetFlag(FLAGS_stream),
                          .publish_timeout = absl::GetFlag(FLAGS_publish_timeout)});
-  absl::StatusOr<common::GrpcServer> server =
-      common::StartGrpcServer(absl::GetFlag(FLAGS_grpc_address), {&service});
-  if (!server.ok()) {
-    spdlog::critical("{}", server.status());
+  absl::StatusOr<std::unique_ptr<common::Service>> serving =
+      common::Service::Start({.name = "herald-demo-orders",
+                              .grpc_address = absl::GetFlag(FLAGS_grpc_address),
+                              .metrics_address = absl::GetFlag(FLAGS_metrics_address),
+                              .ready_file = absl::GetFlag(FLAGS_ready_file),
+                              .services = {&service},
+                              .health_names = {"herald.demo.v1.Orders"},
+                              .shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace),
+                              .detail = absl::StrCat("orders go to ", absl::GetFlag(FLAGS_stream))},
+                             metrics);
+  if (!serving.ok()) {
+    spdlog::critical("{}", serving.status());
     return 1;
   }
-  server->service_names = {"herald.demo.v1.Orders"};
-  server->SetServing(true);
-  std::atomic<bool> ready{true};
-  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http = common::AdminHttpServer::Start(
-      absl::GetFlag(FLAGS_metrics_address), metrics, [&] { return ready.load(); });
-  if (!http.ok()) {
-    spdlog::critical("{}", http.status());
-    return 1;
-  }
-  spdlog::info("herald-demo-orders serving gRPC on port {}, metrics on port {}; orders go to {}",
-               server->port, (*http)->port(), absl::GetFlag(FLAGS_stream));
-  if (absl::Status s =
-          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
-                                 {{"grpc_port", server->port}, {"metrics_port", (*http)->port()}});
-      !s.ok()) {
-    spdlog::error("{}", s);
-  }
-  const int signal = common::AwaitShutdownSignal();
+  const int signal = (*serving)->AwaitShutdownSignal();
   spdlog::info("signal {}: stopping", signal);
-  ready = false;
-  server->SetServing(false);
-  server->server->Shutdown(std::chrono::system_clock::now() +
-                           absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  (*serving)->Stop();
   spdlog::info("herald-demo-orders stopped");
   return 0;
 }
@@ -69,11 +55,9 @@ int Run() {
 }  // namespace herald::demo
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(
-      argc, argv,
+  herald::common::InitProcess(
+      argc, argv, "herald-demo-orders",
       "herald-demo-orders: the demo command service (herald.demo.v1.Orders). Validates orders "
       "and publishes them as order.placed events. Every flag can also be set as HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-demo-orders");
   return herald::demo::Run();
 }

@@ -9,9 +9,9 @@
 #include "absl/strings/str_format.h"
 #include "event_sender.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "producer.h"
 #include "scrape.h"
 
@@ -109,11 +109,9 @@ int Run() {
 }  // namespace herald::demo
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(argc, argv,
-                             "herald-demo-stats: publishes the mesh's live figures (events/s, "
-                             "connections, latency, Kafka lag) read from the components' "
-                             "metrics. Every flag can also be set as HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-demo-stats");
+  herald::common::InitProcess(argc, argv, "herald-demo-stats",
+                              "herald-demo-stats: publishes the mesh's live figures (events/s, "
+                              "connections, latency, Kafka lag) read from the components' "
+                              "metrics. Every flag can also be set as HERALD_<FLAG>.");
   return herald::demo::Run();
 }

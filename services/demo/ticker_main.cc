@@ -10,9 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "event_sender.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/flags.h"
 #include "herald/common/logging.h"
 #include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "producer.h"
 
 ABSL_FLAG(std::string, publisher, "127.0.0.1:7001", "herald-publisher");
@@ -73,10 +73,8 @@ int Run() {
 }  // namespace herald::demo
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(argc, argv,
-                             "herald-demo-ticker: publishes a steady feed of price ticks. Every "
-                             "flag can also be set as HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-demo-ticker");
+  herald::common::InitProcess(argc, argv, "herald-demo-ticker",
+                              "herald-demo-ticker: publishes a steady feed of price ticks. Every "
+                              "flag can also be set as HERALD_<FLAG>.");
   return herald::demo::Run();
 }

@@ -17,11 +17,8 @@
 #include "event_store.h"
 #include "fanout_service.h"
 #include "herald/broker/kafka_setup.h"
-#include "herald/common/admin_http.h"
-#include "herald/common/flags.h"
-#include "herald/common/grpc_server.h"
 #include "herald/common/logging.h"
-#include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "tail_reader.h"
 
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7002", "Where the Fanout gRPC service listens");
@@ -132,48 +129,28 @@ int Run(Restart& restart) {
   ReaderFactory readers = [reader_options]() { return broker::Reader::Create(reader_options); };
   FanoutService service(store, readers, *topic, options, metrics);
 
-  absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(
-      absl::GetFlag(FLAGS_grpc_address), {&service}, [](grpc::ServerBuilder& builder) {
-        grpc::ResourceQuota quota("herald-fanout");
-        quota.SetMaxThreads(absl::GetFlag(FLAGS_max_threads));
-        builder.SetResourceQuota(quota);
-      });
-  if (!server.ok()) {
-    spdlog::critical("{}", server.status());
+  absl::StatusOr<std::unique_ptr<common::Service>> serving = common::Service::Start(
+      {.name = "herald-fanout",
+       .grpc_address = absl::GetFlag(FLAGS_grpc_address),
+       .metrics_address = absl::GetFlag(FLAGS_metrics_address),
+       .ready_file = absl::GetFlag(FLAGS_ready_file),
+       .services = {&service},
+       .health_names = {"herald.v1.Fanout"},
+       .configure =
+           [](grpc::ServerBuilder& builder) {
+             grpc::ResourceQuota quota("herald-fanout");
+             quota.SetMaxThreads(absl::GetFlag(FLAGS_max_threads));
+             builder.SetResourceQuota(quota);
+           },
+       // Ready (and gRPC health SERVING) once the rings are warm.
+       .ready = [&] { return tail.Ready(); },
+       .shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace),
+       .detail = absl::StrCat("topic ", topic->topic, " (", topic->partitions,
+                              " partitions, epoch ", topic->epoch, ")")},
+      metrics);
+  if (!serving.ok()) {
+    spdlog::critical("{}", serving.status());
     return 1;
-  }
-  server->service_names = {"herald.v1.Fanout"};
-  std::atomic<bool> draining{false};
-  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http =
-      common::AdminHttpServer::Start(absl::GetFlag(FLAGS_metrics_address), metrics,
-                                     [&] { return tail.Ready() && !draining.load(); });
-  if (!http.ok()) {
-    spdlog::critical("{}", http.status());
-    return 1;
-  }
-  // gRPC health follows readiness: SERVING once the rings are warm.
-  std::atomic<bool> stop_health{false};
-  std::thread health([&] {
-    bool serving = false;
-    server->SetServing(false);
-    while (!stop_health.load()) {
-      const bool ready = tail.Ready() && !draining.load();
-      if (ready != serving) {
-        server->SetServing(ready);
-        serving = ready;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
-  spdlog::info(
-      "herald-fanout serving gRPC on port {}, metrics on port {}, topic {} ({} "
-      "partitions, epoch {})",
-      server->port, (*http)->port(), topic->topic, topic->partitions, topic->epoch);
-  if (absl::Status s =
-          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
-                                 {{"grpc_port", server->port}, {"metrics_port", (*http)->port()}});
-      !s.ok()) {
-    spdlog::error("{}", s);
   }
 
   // The topic's shape: partitions added or the topic recreated make every
@@ -193,7 +170,7 @@ int Run(Restart& restart) {
       },
       [&] { return tail.Recreated(); });
 
-  const int signal = common::AwaitShutdownSignal();
+  const int signal = (*serving)->AwaitShutdownSignal();
   watch.reset();
   {
     absl::MutexLock lock(&changed_mu);
@@ -201,18 +178,15 @@ int Run(Restart& restart) {
   }
   if (restart.wanted) {
     spdlog::warn("{}: ending every subscription and starting again with the new epoch", changed);
-    restart.grpc_port = server->port;
-    restart.metrics_port = (*http)->port();
+    restart.grpc_port = (*serving)->grpc_port();
+    restart.metrics_port = (*serving)->metrics_port();
   } else {
     spdlog::info("signal {}: closing subscriptions so that clients move to another replica",
                  signal);
   }
-  draining = true;
+  (*serving)->Drain();
   service.Shutdown();
-  server->server->Shutdown(std::chrono::system_clock::now() +
-                           absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_grace)));
-  stop_health = true;
-  health.join();
+  (*serving)->Stop();
   tail.Stop();
   spdlog::info("herald-fanout stopped");
   return 0;
@@ -222,12 +196,10 @@ int Run(Restart& restart) {
 }  // namespace herald::fanout
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(argc, argv,
-                             "herald-fanout: follows the Herald topic and serves streams from "
-                             "cursors (herald.v1.Fanout). Every flag can also be set as "
-                             "HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-fanout");
+  herald::common::InitProcess(argc, argv, "herald-fanout",
+                              "herald-fanout: follows the Herald topic and serves streams from "
+                              "cursors (herald.v1.Fanout). Every flag can also be set as "
+                              "HERALD_<FLAG>.");
   herald::fanout::Restart restart;
   const int code = herald::fanout::Run(restart);
   if (restart.wanted) herald::fanout::StartAgain(argv, restart);

@@ -3,13 +3,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "herald/broker/kafka_setup.h"
 #include "herald/broker/producer.h"
-#include "herald/common/admin_http.h"
-#include "herald/common/flags.h"
-#include "herald/common/grpc_server.h"
 #include "herald/common/logging.h"
-#include "herald/common/process.h"
+#include "herald/common/service.h"
 #include "publisher_service.h"
 
 ABSL_FLAG(absl::Duration, dedup_window, absl::Minutes(10),
@@ -77,38 +75,27 @@ int Run() {
       });
 
   const int max_message = static_cast<int>(options.limits.max_payload_bytes + 256 * 1024);
-  absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(
-      absl::GetFlag(FLAGS_grpc_address), {&service},
-      [&](grpc::ServerBuilder& builder) { builder.SetMaxReceiveMessageSize(max_message); });
-  if (!server.ok()) {
-    spdlog::critical("{}", server.status());
+  absl::StatusOr<std::unique_ptr<common::Service>> serving = common::Service::Start(
+      {.name = "herald-publisher",
+       .grpc_address = absl::GetFlag(FLAGS_grpc_address),
+       .metrics_address = absl::GetFlag(FLAGS_metrics_address),
+       .ready_file = absl::GetFlag(FLAGS_ready_file),
+       .services = {&service},
+       .health_names = {"herald.v1.Publisher"},
+       .configure =
+           [&](grpc::ServerBuilder& builder) { builder.SetMaxReceiveMessageSize(max_message); },
+       .shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace),
+       .detail = absl::StrCat("topic ", topic->topic)},
+      metrics);
+  if (!serving.ok()) {
+    spdlog::critical("{}", serving.status());
     return 1;
-  }
-  server->service_names = {"herald.v1.Publisher"};
-  server->SetServing(true);
-  std::atomic<bool> ready{true};
-  absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> http = common::AdminHttpServer::Start(
-      absl::GetFlag(FLAGS_metrics_address), metrics, [&] { return ready.load(); });
-  if (!http.ok()) {
-    spdlog::critical("{}", http.status());
-    return 1;
-  }
-  spdlog::info("herald-publisher serving gRPC on port {}, metrics on port {}, topic {}",
-               server->port, (*http)->port(), topic->topic);
-  if (absl::Status s =
-          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
-                                 {{"grpc_port", server->port}, {"metrics_port", (*http)->port()}});
-      !s.ok()) {
-    spdlog::error("{}", s);
   }
 
-  const int signal = common::AwaitShutdownSignal();
+  const int signal = (*serving)->AwaitShutdownSignal();
   spdlog::info("signal {}: draining (up to {})", signal,
                absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
-  ready = false;
-  server->SetServing(false);
-  server->server->Shutdown(std::chrono::system_clock::now() +
-                           absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  (*serving)->Stop();
   if (absl::Status s = (*producer)->Flush(absl::Seconds(5)); !s.ok()) spdlog::warn("{}", s);
   spdlog::info("herald-publisher stopped");
   return 0;
@@ -118,10 +105,8 @@ int Run() {
 }  // namespace herald::publisher
 
 int main(int argc, char** argv) {
-  herald::common::BlockShutdownSignals();
-  herald::common::ParseFlags(argc, argv,
-                             "herald-publisher: takes events over gRPC (herald.v1.Publisher) and "
-                             "writes them to Kafka. Every flag can also be set as HERALD_<FLAG>.");
-  herald::common::InitLogging("herald-publisher");
+  herald::common::InitProcess(argc, argv, "herald-publisher",
+                              "herald-publisher: takes events over gRPC (herald.v1.Publisher) and "
+                              "writes them to Kafka. Every flag can also be set as HERALD_<FLAG>.");
   return herald::publisher::Run();
 }
