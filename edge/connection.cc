@@ -3,39 +3,50 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "herald/common/partitioner.h"
+#include "event_loop.h"
 #include "herald/common/cursor.h"
 #include "herald/common/json.h"
+#include "herald/common/partitioner.h"
 #include "sse.h"
 
 namespace herald::edge {
 namespace {
 
-void Count(common::Counter* counter) {
-  if (counter != nullptr) counter->Increment();
+// Counted per round on a delivery loop, at once elsewhere.
+void Count(common::Counter* counter) { EventLoop::Tally(counter); }
+
+std::vector<int32_t> PartitionsOf(const std::vector<std::string>& streams, int32_t count) {
+  std::vector<int32_t> out;
+  for (const std::string& s : streams) {
+    for (int32_t p : common::CandidatePartitions(s, count)) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace
+
+SharedBlock::SharedBlock(std::string cursor, absl::string_view body) : id(std::move(cursor)) {
+  const std::string line = IdLine(id);
+  sse_size = line.size() + body.size();
+  chunk = absl::StrCat(absl::Hex(sse_size), "\r\n");
+  sse_begin = chunk.size();
+  absl::StrAppend(&chunk, line, body, "\r\n");
+}
 
 Connection::Connection(std::string epoch, std::vector<std::string> streams, int32_t partitions,
                        std::unique_ptr<SseWriter> writer, ConnectionOptions options)
     : epoch_(std::move(epoch)),
       streams_(std::move(streams)),
       partition_count_(partitions),
+      partitions_(PartitionsOf(streams_, partitions)),
       options_(options),
       writer_(std::move(writer)) {
   for (int32_t p : Partitions()) parts_[p];
 }
 
-std::vector<int32_t> Connection::Partitions() const {
-  std::vector<int32_t> out;
-  for (const std::string& s : streams_) {
-    for (int32_t p : common::CandidatePartitions(s, partition_count_)) out.push_back(p);
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
+std::vector<int32_t> Connection::Partitions() const { return partitions_; }
 
 std::vector<std::string> Connection::StreamsIn(int32_t partition) const {
   std::vector<std::string> out;
@@ -100,6 +111,7 @@ void Connection::MaybePreambleLocked() {
   }
   preamble_sent_ = true;
   last_id_sent_ = CursorLocked();
+  last_block_ = nullptr;
   WriteLocked(RetryBlock(options_.retry_ms) + IdOnlyBlock(last_id_sent_));
   for (std::string& reset : pending_resets_) WriteLocked(std::move(reset));
   pending_resets_.clear();
@@ -110,13 +122,14 @@ void Connection::MaybePreambleLocked() {
 void Connection::SendLocked(const std::string& body, int32_t partition, int64_t offset) {
   parts_[partition].position = offset + 1;
   last_id_sent_ = CursorLocked();
+  last_block_ = nullptr;
   std::string frame = IdLine(last_id_sent_);
   frame += body;
   WriteLocked(std::move(frame));
   Count(options_.metrics.events_sent);
 }
 
-void Connection::OnShared(const SharedEvent& event) {
+void Connection::OnShared(const SharedEvent& event, BlockCache* cache) {
   if (!Wants(event.stream)) return;
   absl::MutexLock lock(&mu_);
   if (closed_) return;
@@ -124,7 +137,9 @@ void Connection::OnShared(const SharedEvent& event) {
   if (it == parts_.end()) return;
   PartitionState& p = it->second;
   if (p.live) {
-    if (event.offset >= p.position) SendLocked(*event.body, event.partition, event.offset);
+    if (event.offset < p.position) return;
+    if (cache != nullptr && SendSharedLocked(event, *cache)) return;
+    SendLocked(*event.body, event.partition, event.offset);
     return;
   }
   if (p.held.size() >= options_.max_held_events) {
@@ -134,6 +149,33 @@ void Connection::OnShared(const SharedEvent& event) {
     return;
   }
   p.held.push_back(event);
+}
+
+bool Connection::SendSharedLocked(const SharedEvent& event, BlockCache& cache) {
+  if (!all_live_ || event.feed == nullptr || event.feed->epoch != epoch_) return false;
+  // Every partition live: the feed position right after this event is a
+  // valid position in each (as on progress); where every one of ours is
+  // there, the cursor after the event is the same for every connection
+  // following these partitions.
+  const FeedSnapshot& feed = *event.feed;
+  parts_[event.partition].position = event.offset + 1;
+  bool at_feed = true;
+  for (auto& [partition, state] : parts_) {
+    const int64_t f = feed.At(partition);
+    if (f > state.position) state.position = f;
+    at_feed = at_feed && state.position == f;
+  }
+  if (!at_feed) {
+    SendLocked(*event.body, event.partition, event.offset);
+    return true;
+  }
+  std::shared_ptr<const SharedBlock>& block = cache.For(partitions_);
+  if (block == nullptr) block = std::make_shared<const SharedBlock>(CursorLocked(), *event.body);
+  last_block_ = block;
+  if (!writer_->WriteShared(block)) closed_ = true;
+  last_write_ = absl::Now();
+  Count(options_.metrics.events_sent);
+  return true;
 }
 
 void Connection::OnProgress(int32_t partition, int64_t next) {
@@ -193,6 +235,8 @@ void Connection::MaybeGoLiveLocked(int32_t partition, bool from_private) {
     if (bytes > options_.max_handover_bytes) return;  // the catch-up reads on
   }
   p.live = true;
+  all_live_ =
+      std::all_of(parts_.begin(), parts_.end(), [](const auto& e) { return e.second.live; });
   std::vector<SharedEvent> held = std::move(p.held);
   p.held.clear();
   for (const SharedEvent& e : held) {
@@ -226,10 +270,11 @@ void Connection::Heartbeat(absl::Time stale_before) {
   absl::MutexLock lock(&mu_);
   if (!preamble_sent_ || last_write_ > stale_before) return;
   std::string bytes = CommentBlock("hb");
-  const std::string id = CursorLocked();
-  if (id != last_id_sent_) {
-    last_id_sent_ = id;
+  std::string id = CursorLocked();
+  if (id != LastIdLocked()) {
     bytes += IdOnlyBlock(id);
+    last_id_sent_ = std::move(id);
+    last_block_ = nullptr;
   }
   WriteLocked(std::move(bytes));
 }
@@ -268,6 +313,7 @@ void Connection::EndWith(absl::string_view type, absl::string_view data) {
   std::string frame;
   if (preamble_sent_) {
     last_id_sent_ = CursorLocked();
+    last_block_ = nullptr;
     frame = IdLine(last_id_sent_);
   }
   frame += RenderEventBody(type, data);

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "herald/common/metrics.h"
@@ -35,6 +36,20 @@
 
 namespace herald::edge {
 
+// An event block rendered once for every connection whose cursor after it is
+// the same (live connections following the same partitions at the feed
+// position): its `id:` line and body, and the same in HTTP/1.1 chunked
+// framing, so that each connection sends one shared buffer.
+struct SharedBlock {
+  SharedBlock(std::string id, absl::string_view body);
+  absl::string_view sse() const { return absl::string_view(chunk).substr(sse_begin, sse_size); }
+
+  std::string id;     // the cursor after the event
+  std::string chunk;  // "<hex>\r\n" + sse + "\r\n"
+  size_t sse_begin = 0;
+  size_t sse_size = 0;
+};
+
 // Where a connection's bytes go (the HTTP response). Implementations bound
 // what they queue and close the connection past the bound.
 class SseWriter {
@@ -42,6 +57,10 @@ class SseWriter {
   virtual ~SseWriter() = default;
   // Queues bytes for the client; false once the connection is closed.
   virtual bool Write(std::string bytes) = 0;
+  // Queues a shared block (by default as a copy of its SSE bytes).
+  virtual bool WriteShared(const std::shared_ptr<const SharedBlock>& block) {
+    return Write(std::string(block->sse()));
+  }
   // Ends the response (the browser reconnects with its last id).
   virtual void Close() = 0;
   // Calls `fn` once everything written so far has reached the socket, or the
@@ -49,12 +68,42 @@ class SseWriter {
   virtual void WhenDrained(std::function<void()> fn) = 0;
 };
 
+// The shared feed's position in every partition right after an event (-1:
+// unknown): every event of a watched stream below it has been handed to the
+// connections. A live connection may move its cursor there (as on progress).
+struct FeedSnapshot {
+  std::string epoch;
+  std::vector<int64_t> next;  // by partition
+  int64_t At(int32_t partition) const {
+    return partition >= 0 && static_cast<size_t>(partition) < next.size()
+               ? next[static_cast<size_t>(partition)]
+               : -1;
+  }
+};
+
 // An event rendered once for every connection: the SSE body without the id.
 struct SharedEvent {
   std::string stream;
   int32_t partition = 0;
   int64_t offset = 0;
-  std::shared_ptr<const std::string> body;  // event: + data: lines + blank line
+  std::shared_ptr<const std::string> body;   // event: + data: lines + blank line
+  std::shared_ptr<const FeedSnapshot> feed;  // may be null
+};
+
+// The blocks of one event rendered so far, by the connections' partitions:
+// one per group of connections whose cursor after the event is the same.
+// Used by one thread at a time (a delivery loop, for one event).
+class BlockCache {
+ public:
+  std::shared_ptr<const SharedBlock>& For(const std::vector<int32_t>& partitions) {
+    for (auto& [key, block] : blocks_) {
+      if (*key == partitions) return block;
+    }
+    return blocks_.emplace_back(&partitions, nullptr).second;
+  }
+
+ private:
+  std::vector<std::pair<const std::vector<int32_t>*, std::shared_ptr<const SharedBlock>>> blocks_;
 };
 
 // Counters every connection adds to (each may be null: not counted).
@@ -107,8 +156,10 @@ class Connection final {
   // block with the start cursor.
   bool Started() const;
 
-  // From the shared feed, in offset order per partition.
-  void OnShared(const SharedEvent& event);
+  // From the shared feed, in offset order per partition. With `cache`, a
+  // connection live in every partition and at the feed position sends the
+  // block every such connection sends (rendered once, by the first).
+  void OnShared(const SharedEvent& event, BlockCache* cache = nullptr);
   // The shared feed has everything below `next` in `partition`.
   void OnProgress(int32_t partition, int64_t next);
   // From the private subscription.
@@ -145,6 +196,12 @@ class Connection final {
     std::vector<SharedEvent> held;
   };
   std::string CursorLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::string_view LastIdLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_block_ != nullptr ? absl::string_view(last_block_->id) : last_id_sent_;
+  }
+  // The live path: true if the event went out as a shared block.
+  bool SendSharedLocked(const SharedEvent& event, BlockCache& cache)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendLocked(const std::string& body, int32_t partition, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `from_private`: the private catch-up moved the position. It may then
@@ -158,12 +215,16 @@ class Connection final {
   const std::string epoch_;
   const std::vector<std::string> streams_;
   const int32_t partition_count_;
+  const std::vector<int32_t> partitions_;  // of the streams, sorted
   const ConnectionOptions options_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<SseWriter> writer_ ABSL_GUARDED_BY(mu_);
   std::map<int32_t, PartitionState> parts_ ABSL_GUARDED_BY(mu_);
+  // The last id sent: its own (last_id_sent_) or a shared block's.
   std::string last_id_sent_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const SharedBlock> last_block_ ABSL_GUARDED_BY(mu_);
+  bool all_live_ ABSL_GUARDED_BY(mu_) = false;
   bool preamble_sent_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::vector<std::string> pending_resets_ ABSL_GUARDED_BY(mu_);

@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "herald/common/partitioner.h"
 #include "herald/common/cursor.h"
+#include "herald/common/partitioner.h"
 #include "sse.h"
 
 namespace herald::edge {
@@ -17,6 +17,7 @@ struct Sink {
   std::string bytes;
   bool closed = false;
   size_t limit = SIZE_MAX;
+  std::vector<const SharedBlock*> shared;  // blocks written as shared
 };
 
 class FakeWriter final : public SseWriter {
@@ -27,6 +28,10 @@ class FakeWriter final : public SseWriter {
     sink_->bytes += bytes;
     if (sink_->bytes.size() > sink_->limit) sink_->closed = true;
     return !sink_->closed;
+  }
+  bool WriteShared(const std::shared_ptr<const SharedBlock>& block) override {
+    sink_->shared.push_back(block.get());
+    return Write(std::string(block->sse()));
   }
   void Close() override { sink_->closed = true; }
   void WhenDrained(std::function<void()> fn) override { fn(); }
@@ -112,6 +117,71 @@ TEST(ConnectionTest, FreshLiveStartsAtTheJoinAndSendsHeldEvents) {
   c.OnProgress(p, 20);
   EXPECT_EQ(c.Cursor(), "1~e~" + std::to_string(p) + ".20");
   EXPECT_FALSE(c.CatchingUp());
+}
+
+// An event with the feed's position after it in each of 4 partitions.
+SharedEvent AtFeed(const std::string& stream, int32_t p, int64_t o, std::map<int32_t, int64_t> feed,
+                   std::string epoch = "e") {
+  SharedEvent e = Shared(stream, p, o);
+  auto snapshot = std::make_shared<FeedSnapshot>();
+  snapshot->epoch = std::move(epoch);
+  snapshot->next.assign(4, -1);
+  for (const auto& [q, next] : feed) snapshot->next[static_cast<size_t>(q)] = next;
+  e.feed = std::move(snapshot);
+  return e;
+}
+
+TEST(ConnectionTest, LiveConnectionsAtTheFeedSendOneSharedBlock) {
+  int32_t pa, pb;
+  const std::string a = Single("a", &pa);
+  const std::string b = Single("b", &pb, pa);
+  Sink s1, s2, s3;
+  Connection c1("e", {a, b}, 4, std::make_unique<FakeWriter>(&s1));
+  Connection c2("e", {b, a}, 4, std::make_unique<FakeWriter>(&s2));
+  Connection c3("e", {a, b}, 4, std::make_unique<FakeWriter>(&s3));
+  for (Connection* c : {&c1, &c2, &c3}) {
+    c->SetJoin(pa, 10);
+    c->SetJoin(pb, 20);
+    c->SetPosition(pa, 10);
+  }
+  c1.SetPosition(pb, 20);
+  c2.SetPosition(pb, 20);
+  c3.SetPosition(pb, 25);  // resumed ahead of the feed there
+  ASSERT_FALSE(c3.CatchingUp());
+
+  BlockCache cache;
+  const SharedEvent e10 = AtFeed(a, pa, 10, {{pa, 11}, {pb, 20}});
+  for (Connection* c : {&c1, &c2, &c3}) c->OnShared(e10, &cache);
+  // c1 and c2 send the same block; c3's cursor differs, so it renders its own.
+  ASSERT_EQ(s1.shared.size(), 1u);
+  ASSERT_EQ(s2.shared.size(), 1u);
+  EXPECT_EQ(s1.shared[0], s2.shared[0]);
+  EXPECT_TRUE(s3.shared.empty());
+  auto cursor = [&](int64_t oa, int64_t ob) {
+    return pa < pb ? absl::StrCat("1~e~", pa, ".", oa, "~", pb, ".", ob)
+                   : absl::StrCat("1~e~", pb, ".", ob, "~", pa, ".", oa);
+  };
+  EXPECT_EQ(s1.shared[0]->id, cursor(11, 20));
+  EXPECT_THAT(s1.bytes, HasSubstr("id: " + cursor(11, 20) + "\nevent: t\ndata: " + a + "@10\n\n"));
+  EXPECT_EQ(c3.Cursor(), cursor(11, 25));
+  EXPECT_THAT(s3.bytes, HasSubstr("id: " + cursor(11, 25) + "\n"));
+
+  // The feed moved on in b's partition (progress): the block's cursor says so.
+  BlockCache next;
+  const SharedEvent e11 = AtFeed(a, pa, 11, {{pa, 12}, {pb, 30}});
+  for (Connection* c : {&c1, &c2, &c3}) c->OnShared(e11, &next);
+  EXPECT_EQ(s1.shared.back()->id, cursor(12, 30));
+  EXPECT_EQ(s2.shared.back(), s1.shared.back());
+  ASSERT_EQ(s3.shared.size(), 1u);  // c3 is at the feed now and joins the group
+  EXPECT_EQ(s3.shared.back(), s1.shared.back());
+  for (Sink* s : {&s1, &s2, &s3}) {
+    EXPECT_THAT(Datas(s->bytes), ElementsAre(a + "@10", a + "@11"));
+  }
+  // Another epoch's snapshot never shares.
+  BlockCache third;
+  c1.OnShared(AtFeed(a, pa, 12, {{pa, 13}, {pb, 30}}, "f"), &third);
+  EXPECT_EQ(s1.shared.size(), 2u);
+  EXPECT_EQ(c1.Cursor(), cursor(13, 30));
 }
 
 TEST(ConnectionTest, HeartbeatsOnlyWhenIdleAndCarryTheMovedCursor) {

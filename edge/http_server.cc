@@ -158,6 +158,11 @@ class ChunkWriter final : public SseWriter {
  public:
   explicit ChunkWriter(std::shared_ptr<SocketWriter> writer) : writer_(std::move(writer)) {}
   bool Write(std::string bytes) override { return writer_->WriteChunk(bytes); }
+  bool WriteShared(const std::shared_ptr<const SharedBlock>& block) override {
+    // Owned by the block: no copy per connection.
+    return writer_->WriteShared(std::shared_ptr<const std::string>(block, &block->chunk),
+                                block->chunk);
+  }
   void Close() override { writer_->End(); }
   void WhenDrained(std::function<void()> fn) override { writer_->WhenDrained(std::move(fn)); }
 
@@ -369,8 +374,8 @@ class EdgeServer::Handler final : public Http::Handler {
   // time the request out meanwhile. Each AnswerLater gets one Answer.
   std::shared_ptr<SocketWriter> AnswerLater(const std::shared_ptr<Tcp::Peer>& peer) {
     EdgeServer& s = *server_;
-    auto writer =
-        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    auto writer = std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes,
+                                                 s.hub_.loop(s.hub_.PickLoop()), s.stats_);
     peer->setIdle(true);
     if (absl::Status claimed = s.table_.ClaimAnswer(peer->getID(), writer); !claimed.ok()) {
       // onInput hands no request of a claimed connection to a handler.
@@ -651,8 +656,10 @@ class EdgeServer::Handler final : public Http::Handler {
     const size_t id = peer->getID();
     // The claim holds the only writer of this socket: onDisconnection aborts
     // it before Pistache closes the descriptor.
-    auto writer =
-        std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes, *s.loop_, s.stats_);
+    // The connection's loop: its writer's and its feed deliveries'.
+    const int loop = s.hub_.PickLoop();
+    auto writer = std::make_shared<SocketWriter>(peer->fd(), s.options_.max_queued_bytes,
+                                                 s.hub_.loop(loop), s.stats_);
     if (absl::Status claimed = s.table_.ClaimStream(id, request.address().host(), writer);
         !claimed.ok()) {
       return retry_later(claimed.message(), 5);  // at a limit: nothing was claimed
@@ -663,7 +670,7 @@ class EdgeServer::Handler final : public Http::Handler {
     peer->setIdle(true);
     if (!writer->WriteRaw(absl::StrCat(kSseHead, CorsLines(current_origin_), "\r\n"))) return;
     absl::StatusOr<std::shared_ptr<Connection>> connection =
-        s.hub_.Add(*parsed, std::make_unique<ChunkWriter>(writer));
+        s.hub_.Add(*parsed, std::make_unique<ChunkWriter>(writer), loop);
     if (!connection.ok()) {
       writer->End();
       return;
@@ -753,9 +760,6 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
 EdgeServer::~EdgeServer() { Stop(); }
 
 absl::Status EdgeServer::Start() {
-  absl::StatusOr<std::unique_ptr<OutputLoop>> loop = OutputLoop::Create();
-  if (!loop.ok()) return loop.status();
-  loop_ = std::move(*loop);
   expiry_ = std::make_unique<ExpiryTimers>([this](Connection& connection) {
     connection.EndWith("herald.auth", R"({"reason":"expired"})");
     ended_expired_.Increment();
@@ -863,8 +867,8 @@ void EdgeServer::Stop() {
     if (entry.writer != nullptr) entry.writer->Abort();
   }
   if (endpoint_ != nullptr) endpoint_->shutdown();
-  // The hub's connections hold writers that use this server's output loop
-  // and counters: they go before the server does.
+  // The hub's connections hold writers that use this server's counters:
+  // they go before the server does.
   hub_.Stop();
   // Publishes still in flight answer into aborted writers; wait for their
   // callbacks (each is bounded by the publish deadline).

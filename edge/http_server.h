@@ -118,7 +118,6 @@ class EdgeServer final {
   Hub& hub_;
   common::Registry& metrics_;
   WriterStats stats_;
-  std::unique_ptr<OutputLoop> loop_;
   std::unique_ptr<ExpiryTimers> expiry_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
   std::atomic<bool> draining_{false};

@@ -2,9 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "herald/common/partitioner.h"
 #include "herald/common/cursor.h"
 #include "herald/common/logging.h"
+#include "herald/common/partitioner.h"
 #include "sse.h"
 
 namespace herald::edge {
@@ -131,7 +131,6 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
 
 Hub::Hub(HubOptions options, common::Registry& metrics)
     : options_(std::move(options)),
-      deliverer_(std::make_unique<Deliverer>(options_.delivery_threads)),
       upstream_connected_(metrics.AddGauge("herald_edge_upstream_connected",
                                            "1 while attached to a fanout replica")),
       upstream_reconnects_(metrics.AddCounter("herald_edge_upstream_reconnects_total",
@@ -144,9 +143,20 @@ Hub::Hub(HubOptions options, common::Registry& metrics)
           common::LatencyBuckets())),
       catchups_opened_(metrics.AddCounter("herald_edge_catchups_total",
                                           "Private subscriptions opened for resuming browsers")),
+      catchups_queued_(
+          metrics.AddGauge("herald_edge_catchups_queued",
+                           "Catch-ups waiting for a slot (at --max_catchups running at once)")),
       upstream_timeouts_(metrics.AddCounter(
           "herald_edge_upstream_timeouts_total",
           "Attach streams and catch-ups dropped because the fanout sent nothing in time")) {
+  for (int i = 0; i < std::max(1, options_.delivery_threads); ++i) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+    if (!loop.ok()) {
+      spdlog::critical("cannot start an event loop: {}", loop.status());
+      std::abort();
+    }
+    loops_.push_back(std::move(*loop));
+  }
   constexpr char kResets[] = "herald_edge_resets_total";
   constexpr char kResetsHelp[] = "herald.reset events sent to browsers, by reason";
   connection_metrics_ = {
@@ -192,13 +202,8 @@ void Hub::Stop() {
   }
   retired.clear();  // outside the lock
   // The work queued for connections runs (on closed connections), then every
-  // connection is released.
-  std::unique_ptr<Deliverer> deliverer;
-  {
-    absl::MutexLock lock(&mu_);
-    deliverer = std::move(deliverer_);
-  }
-  deliverer.reset();  // outside the lock: it joins threads that write to connections
+  // connection is released. Outside the lock: the loops write to connections.
+  for (auto& loop : loops_) loop->Drain();
   absl::MutexLock lock(&mu_);
   registrations_.clear();
   streams_.clear();
@@ -257,9 +262,34 @@ size_t Hub::CancelCatchUps(absl::FunctionRef<bool(const PrivateSubscription&)> w
 }
 
 void Hub::Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub) {
-  absl::MutexLock lock(&catchups_mu_);
-  catchups_.erase(catch_up);
-  retired_stubs_.push_back(std::move(stub));
+  {
+    absl::MutexLock lock(&catchups_mu_);
+    catchups_.erase(catch_up);
+    retired_stubs_.push_back(std::move(stub));
+  }
+  // A slot is free: the next queued catch-up starts, on a loop's thread (this
+  // is a gRPC callback, which must not take the hub's lock).
+  loops_[0]->PostCallbacks({[this] { StartQueuedCatchUps(); }});
+}
+
+void Hub::StartQueuedCatchUps() {
+  if (stopping_.load()) return;
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    std::shared_ptr<Connection> connection;
+    {
+      absl::MutexLock catchups_lock(&catchups_mu_);
+      if (queued_catchups_.empty() || catchups_.size() >= options_.max_catchups) break;
+      connection = queued_catchups_.front().lock();
+      queued_catchups_.pop_front();
+      catchups_queued_.Set(static_cast<double>(queued_catchups_.size()));
+    }
+    if (connection == nullptr) continue;  // gone while it waited
+    auto it = registrations_.find(connection.get());
+    if (it == registrations_.end() || it->second->connection != connection) continue;
+    it->second->queued = false;
+    MaybeStartLocked(*it->second);
+  }
 }
 
 bool Hub::Ready() const {
@@ -457,7 +487,7 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       if (--r->waiting[j.partition()] == 0) JoinKnownLocked(*r, j.partition());
     }
   }
-  std::vector<std::vector<LaneItem>> lanes(static_cast<size_t>(deliverer_->threads()));
+  std::vector<std::vector<LaneItem>> lanes(loops_.size());
   for (const v1::Reset& reset : response.resets()) {
     auto shared = std::make_shared<const v1::Reset>(reset);
     for (const std::string& s : reset.streams()) {
@@ -482,22 +512,32 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     feed = std::max(feed, e.position().offset() + 1);
     auto it = streams_.find(e.stream());
     if (it == streams_.end() || it->second.registrations.empty()) continue;
+    // Where the feed is right after this event: live connections at it send
+    // one block per group (see Connection::OnShared).
+    auto snapshot = std::make_shared<FeedSnapshot>();
+    snapshot->epoch = epoch_;
+    snapshot->next.assign(static_cast<size_t>(std::max(partitions_, 0)), -1);
+    for (const auto& [q, next] : feed_) {
+      if (q >= 0 && q < partitions_) snapshot->next[static_cast<size_t>(q)] = next;
+    }
     auto shared = std::make_shared<const SharedEvent>(SharedEvent{
         e.stream(), p, e.position().offset(),
         std::make_shared<const std::string>(RenderEventBody(
-            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text()))});
+            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text())),
+        std::move(snapshot)});
     AddLaneItem(lanes, it->second.registrations, std::move(shared), nullptr);
   }
   for (size_t lane = 0; lane < lanes.size(); ++lane) {
     if (lanes[lane].empty()) continue;
-    deliverer_->Post(static_cast<int>(lane), [items = std::move(lanes[lane])] {
+    loops_[lane]->Post([items = std::move(lanes[lane])] {
       for (const LaneItem& item : items) {
-        for (const std::shared_ptr<Connection>& c : item.connections) {
-          if (item.event != nullptr) {
-            c->OnShared(*item.event);
-          } else {
-            c->OnReset(*item.reset);
+        if (item.event != nullptr) {
+          BlockCache blocks;  // one block per group of connections, for this event
+          for (const std::shared_ptr<Connection>& c : item.connections) {
+            c->OnShared(*item.event, &blocks);
           }
+        } else {
+          for (const std::shared_ptr<Connection>& c : item.connections) c->OnReset(*item.reset);
         }
       }
     });
@@ -544,6 +584,19 @@ void Hub::MaybeStartLocked(Registration& r) {
   // start comes from the catch-up itself.
   if (r.rewind == 0 && !r.connection->Started()) return;
   if (r.rewind == 0 && !r.connection->CatchingUp()) return;
+  {
+    // At the cap, the catch-up waits its turn (StartQueuedCatchUps) rather
+    // than being refused: its browser holds its connection meanwhile.
+    absl::MutexLock lock(&catchups_mu_);
+    if (catchups_.size() >= options_.max_catchups) {
+      if (!r.queued) {
+        r.queued = true;
+        queued_catchups_.push_back(r.connection);
+        catchups_queued_.Set(static_cast<double>(queued_catchups_.size()));
+      }
+      return;
+    }
+  }
   r.private_started = true;
   catchups_opened_.Increment();
   v1::SubscribeRequest request;
@@ -559,8 +612,13 @@ void Hub::MaybeStartLocked(Registration& r) {
   catch_up->Begin();
 }
 
+int Hub::PickLoop() {
+  return next_loop_.fetch_add(1, std::memory_order_relaxed) % static_cast<int>(loops_.size());
+}
+
 absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& request,
-                                                     std::unique_ptr<SseWriter> writer) {
+                                                     std::unique_ptr<SseWriter> writer,
+                                                     int loop_index) {
   absl::MutexLock lock(&mu_);
   if (stopping_.load()) return absl::UnavailableError("this edge is stopping");
   // During a failover (attached before, not now) the connection is taken:
@@ -576,8 +634,7 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   auto registration = std::make_unique<Registration>();
   Registration& r = *registration;
   r.connection = connection;
-  r.lane = next_lane_;
-  next_lane_ = (next_lane_ + 1) % deliverer_->threads();
+  r.lane = loop_index % static_cast<int>(loops_.size());
 
   std::optional<common::Cursor> cursor;
   if (!request.cursor.empty()) {
@@ -676,23 +733,20 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
 
 void Hub::HeartbeatAll(absl::Time stale_before) {
   absl::MutexLock lock(&mu_);
-  if (deliverer_ == nullptr) return;  // stopped
-  // Through the lanes: after the events queued so far, so a connection's
+  // Through the loops: after the events queued so far, so a connection's
   // cursor never moves past an event it has not been sent yet.
   auto feed = std::make_shared<const std::map<int32_t, int64_t>>(feed_);
-  std::vector<std::vector<std::shared_ptr<Connection>>> lanes(
-      static_cast<size_t>(deliverer_->threads()));
+  std::vector<std::vector<std::shared_ptr<Connection>>> lanes(loops_.size());
   for (auto& [conn, r] : registrations_)
     lanes[static_cast<size_t>(r->lane)].push_back(r->connection);
   for (size_t lane = 0; lane < lanes.size(); ++lane) {
     if (lanes[lane].empty()) continue;
-    deliverer_->Post(static_cast<int>(lane),
-                     [feed, stale_before, connections = std::move(lanes[lane])] {
-                       for (const std::shared_ptr<Connection>& c : connections) {
-                         for (const auto& [p, next] : *feed) c->OnProgress(p, next);
-                         c->Heartbeat(stale_before);
-                       }
-                     });
+    loops_[lane]->Post([feed, stale_before, connections = std::move(lanes[lane])] {
+      for (const std::shared_ptr<Connection>& c : connections) {
+        for (const auto& [p, next] : *feed) c->OnProgress(p, next);
+        c->Heartbeat(stale_before);
+      }
+    });
   }
 }
 

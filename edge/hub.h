@@ -50,7 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "connection.h"
-#include "deliverer.h"
+#include "event_loop.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.grpc.pb.h"
 #include "request.h"
@@ -63,10 +63,13 @@ struct HubOptions {
   absl::Duration max_backoff = absl::Seconds(5);
   // Renders typed payloads as JSON; must outlive the hub (null: as text).
   const PayloadRenderer* renderer = nullptr;
-  // Threads writing shared events to connections (see deliverer.h).
+  // Event loops owning the connections (see event_loop.h): one per core.
   int delivery_threads = 2;
   // A fanout that sends nothing on a call for this long is dropped.
   absl::Duration upstream_timeout = absl::Seconds(6);
+  // Catch-ups (private Subscribe calls of resuming browsers) running at once;
+  // past it they queue in arrival order and start as others end.
+  size_t max_catchups = 256;
 };
 
 class Hub final {
@@ -87,12 +90,18 @@ class Hub final {
   std::string Epoch() const;
   int32_t Partitions() const;
 
-  // Creates and starts a connection for `request`: registers it with the
-  // feed, watches new streams, decodes the cursor (herald.reset for a
-  // malformed one or another epoch) and starts a private catch-up where
-  // needed. Unavailable when not attached to a fanout.
+  // The event loops connections are placed on; PickLoop() takes them in
+  // turn. A connection's writer and its feed deliveries share its loop.
+  int PickLoop();
+  EventLoop& loop(int index) { return *loops_[static_cast<size_t>(index) % loops_.size()]; }
+
+  // Creates and starts a connection for `request` on loop `loop_index`:
+  // registers it with the feed, watches new streams, decodes the cursor
+  // (herald.reset for a malformed one or another epoch) and starts a private
+  // catch-up where needed. Unavailable when not attached to a fanout.
   absl::StatusOr<std::shared_ptr<Connection>> Add(const EventsRequest& request,
-                                                  std::unique_ptr<SseWriter> writer);
+                                                  std::unique_ptr<SseWriter> writer,
+                                                  int loop_index = 0);
   void Remove(const std::shared_ptr<Connection>& connection);
 
   // Moves every connection's cursor to the feed position, and sends a
@@ -111,8 +120,9 @@ class Hub final {
     std::map<int32_t, int> waiting;
     bool fresh = false;              // positions are the joins
     std::set<int32_t> has_position;  // partitions the cursor named
-    int lane = 0;                    // the delivery thread serving this connection
+    int lane = 0;                    // the event loop owning this connection
     bool private_started = false;
+    bool queued = false;  // waiting for a catch-up slot
     bool needs_private = false;
     std::string cursor;  // for the private subscription
     uint32_t rewind = 0;
@@ -136,13 +146,15 @@ class Hub final {
   // destroyed on one of its own callback threads, so the last reference to
   // an old session's stub is let go on the watchdog's thread (or in Stop).
   void Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub);
+  // Starts queued catch-ups while there are free slots.
+  void StartQueuedCatchUps();
   bool Session(const std::string& address);
   void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeStartLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(v1::AttachRequest request);
-  // Work for one delivery lane: shared events and resets, each for some of
-  // the lane's connections, in feed order.
+  // Work for one event loop: shared events and resets, each for some of the
+  // loop's connections, in feed order.
   struct LaneItem {
     std::shared_ptr<const SharedEvent> event;  // or
     std::shared_ptr<const v1::Reset> reset;
@@ -153,6 +165,9 @@ class Hub final {
                    std::shared_ptr<const v1::Reset> reset);
 
   const HubOptions options_;
+  // Declared first: destroyed last, after every connection and writer.
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::atomic<int> next_loop_{0};
   std::atomic<bool> stopping_{false};
   std::thread reader_;
   std::thread writer_;
@@ -193,8 +208,8 @@ class Hub final {
   absl::Mutex catchups_mu_;
   absl::flat_hash_set<PrivateSubscription*> catchups_ ABSL_GUARDED_BY(catchups_mu_);
   std::vector<std::shared_ptr<v1::Fanout::Stub>> retired_stubs_ ABSL_GUARDED_BY(catchups_mu_);
-  std::unique_ptr<Deliverer> deliverer_;
-  int next_lane_ ABSL_GUARDED_BY(mu_) = 0;
+  // Catch-ups waiting for a slot, in arrival order.
+  std::deque<std::weak_ptr<Connection>> queued_catchups_ ABSL_GUARDED_BY(catchups_mu_);
 
   absl::Mutex queue_mu_;
   std::deque<v1::AttachRequest> queue_ ABSL_GUARDED_BY(queue_mu_);
@@ -204,6 +219,7 @@ class Hub final {
   common::Counter& events_in_;
   common::Histogram& feed_latency_;
   common::Counter& catchups_opened_;
+  common::Gauge& catchups_queued_;
   common::Counter& upstream_timeouts_;
   ConnectionMetrics connection_metrics_;
 };

@@ -32,8 +32,11 @@ ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
           "herald-fanout replicas, comma-separated; the edge fails over among them");
 ABSL_FLAG(int32_t, threads, 2, "Pistache reactor threads");
 ABSL_FLAG(int32_t, delivery_threads, 0,
-          "Threads writing shared events to connections (each connection has one); 0: half "
-          "the cores, at least 1");
+          "Event loops owning the connections and writing the shared feed to them (0: one per "
+          "core)");
+ABSL_FLAG(int32_t, max_catchups, 256,
+          "Catch-ups (private Subscribe calls of resuming browsers) running at once; the rest "
+          "queue and start as others end");
 ABSL_FLAG(int64_t, max_connections, 19'000, "Open streams before 503");
 ABSL_FLAG(int64_t, max_connections_per_ip, 19'000, "Open streams per client address before 503");
 ABSL_FLAG(int32_t, max_streams_per_connection, 16, "Streams one EventSource may follow");
@@ -84,7 +87,7 @@ namespace {
 int DeliveryThreads() {
   const int flag = absl::GetFlag(FLAGS_delivery_threads);
   if (flag > 0) return flag;
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 int Run() {
@@ -180,7 +183,8 @@ int Run() {
            .retry_ms = absl::GetFlag(FLAGS_retry_ms),
            .renderer = &renderer,
            .delivery_threads = DeliveryThreads(),
-           .upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout)},
+           .upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout),
+           .max_catchups = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_catchups)))},
           metrics);
   hub.Start();
   // EventSource gives up for good on a 503: serve browsers once there is

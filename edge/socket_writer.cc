@@ -1,164 +1,82 @@
 #include "socket_writer.h"
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <unistd.h>
+#include <sys/uio.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace herald::edge {
+namespace {
 
-absl::StatusOr<std::unique_ptr<OutputLoop>> OutputLoop::Create() {
-  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
-  const int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd < 0) {
-    close(epoll_fd);
-    return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd;
-  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
-  return std::unique_ptr<OutputLoop>(new OutputLoop(epoll_fd, wake_fd));
-}
+constexpr char kLastChunk[] = "0\r\n\r\n";
+constexpr int kMaxIov = 64;
 
-OutputLoop::OutputLoop(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {
-  thread_ = std::thread([this] { Run(); });
-}
+}  // namespace
 
-OutputLoop::~OutputLoop() {
-  stopping_.store(true);
-  const uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-  thread_.join();
-  close(wake_fd_);
-  close(epoll_fd_);
-  // Callbacks posted after the thread's last round: they learn that their
-  // writers are closed.
-  for (auto& fn : posted_) fn();
-}
-
-void OutputLoop::Post(std::vector<std::function<void()>> fns) {
-  if (fns.empty()) return;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& fn : fns) posted_.push_back(std::move(fn));
-  }
-  const uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-}
-
-void OutputLoop::WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd) {
-  absl::MutexLock lock(&mu_);
-  epoll_event ev{};
-  ev.events = EPOLLOUT | EPOLLONESHOT;
-  ev.data.fd = fd;
-  auto [it, inserted] = writers_.try_emplace(fd, Watched{writer.get(), writer});
-  if (inserted) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  } else {
-    it->second = Watched{writer.get(), writer};
-    // ENOENT: the socket this entry was for was closed without Forget (the
-    // kernel dropped its registration), and `fd` is a new socket's number.
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    }
-  }
-}
-
-void OutputLoop::Forget(int fd, const SocketWriter* writer) {
-  absl::MutexLock lock(&mu_);
-  auto it = writers_.find(fd);
-  if (it == writers_.end() || it->second.writer != writer) return;
-  writers_.erase(it);
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-}
-
-void OutputLoop::Run() {
-  epoll_event events[256];
-  while (!stopping_.load()) {
-    const int n = epoll_wait(epoll_fd_, events, 256, 1000);
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == wake_fd_) {
-        uint64_t count;
-        (void)!read(wake_fd_, &count, sizeof(count));
-        std::vector<std::function<void()>> posted;
-        {
-          absl::MutexLock lock(&mu_);
-          posted.swap(posted_);
-        }
-        for (auto& fn : posted) fn();
-        continue;
-      }
-      std::shared_ptr<SocketWriter> writer;
-      {
-        absl::MutexLock lock(&mu_);
-        auto it = writers_.find(events[i].data.fd);
-        if (it != writers_.end()) writer = it->second.weak.lock();
-      }
-      if (writer != nullptr) writer->OnWritable();
-    }
-  }
-}
-
-SocketWriter::SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, WriterStats& stats)
+SocketWriter::SocketWriter(int fd, size_t max_queued_bytes, EventLoop& loop, WriterStats& stats)
     : fd_(fd), max_queued_(max_queued_bytes), loop_(loop), stats_(stats) {}
 
 SocketWriter::~SocketWriter() {
   loop_.Forget(fd_, this);
-  stats_.bytes_queued -= static_cast<int64_t>(pending_.size());
+  stats_.bytes_queued -= static_cast<int64_t>(pending_bytes_);
 }
 
-bool SocketWriter::WriteRaw(absl::string_view bytes) { return Send(std::string(bytes)); }
+bool SocketWriter::WriteRaw(absl::string_view bytes) {
+  auto owner = std::make_shared<const std::string>(bytes);
+  return Send({owner, owner->data(), owner->size()});
+}
 
 bool SocketWriter::WriteChunk(absl::string_view data) {
   if (data.empty()) return !closed();
-  return Send(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+  auto owner = std::make_shared<const std::string>(
+      absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+  return Send({owner, owner->data(), owner->size()});
 }
 
-bool SocketWriter::Send(std::string bytes) {
+bool SocketWriter::WriteShared(std::shared_ptr<const std::string> owner, absl::string_view bytes) {
+  return Send({std::move(owner), bytes.data(), bytes.size()});
+}
+
+bool SocketWriter::Send(Segment segment) {
   std::vector<std::function<void()>> ready;
   bool ok;
   {
     absl::MutexLock lock(&mu_);
-    ok = SendLocked(std::move(bytes));
+    ok = SendLocked(std::move(segment));
     if (closed_) ready.swap(drained_);
   }
   // A catch-up waiting for this writer to drain learns that it never will.
-  loop_.Post(std::move(ready));
+  loop_.PostCallbacks(std::move(ready));
   return ok;
 }
 
-bool SocketWriter::SendLocked(std::string bytes) {
+bool SocketWriter::SendLocked(Segment segment) {
   if (closed_ || close_when_drained_) return false;  // ended: nothing may follow
-
-  if (pending_.empty()) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      ShutdownLocked();  // the peer is gone
-      return false;
+  if (segment.size == 0) return true;
+  pending_bytes_ += segment.size;
+  stats_.bytes_queued += static_cast<int64_t>(segment.size);
+  pending_.push_back(std::move(segment));
+  if (!waiting_) {
+    if (loop_.InRound() && pending_bytes_ <= max_queued_) {
+      // Gathered: the loop sends the round's writes together at its end.
+      if (!scheduled_) {
+        scheduled_ = true;
+        loop_.FlushAtEndOfRound(shared_from_this());
+      }
+      return true;
     }
-    const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
-    stats_.bytes_sent += static_cast<int64_t>(sent);
-    if (sent == bytes.size()) return true;
-    bytes.erase(0, sent);
+    if (!FlushLocked()) return false;  // the peer is gone
   }
-  pending_ += bytes;
-  stats_.bytes_queued += static_cast<int64_t>(bytes.size());
-  if (pending_.size() > max_queued_) {
+  if (pending_bytes_ > max_queued_) {
     // The client does not read fast enough: drop it rather than grow. It
     // reconnects and resumes from its last id.
     stats_.slow_closes += 1;
     ShutdownLocked();
     return false;
   }
-  if (!waiting_) {
+  if (!pending_.empty() && !waiting_) {
     waiting_ = true;
     loop_.WaitWritable(shared_from_this(), fd_);
   }
@@ -167,7 +85,18 @@ bool SocketWriter::SendLocked(std::string bytes) {
 
 bool SocketWriter::FlushLocked() {
   while (!pending_.empty()) {
-    const ssize_t n = ::send(fd_, pending_.data(), pending_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    iovec iov[kMaxIov];
+    int count = 0;
+    size_t offered = 0;
+    for (auto it = pending_.begin(); it != pending_.end() && count < kMaxIov; ++it, ++count) {
+      iov[count].iov_base = const_cast<char*>(it->data);
+      iov[count].iov_len = it->size;
+      offered += it->size;
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
       ShutdownLocked();
@@ -175,9 +104,30 @@ bool SocketWriter::FlushLocked() {
     }
     stats_.bytes_sent += n;
     stats_.bytes_queued -= n;
-    pending_.erase(0, static_cast<size_t>(n));
+    pending_bytes_ -= static_cast<size_t>(n);
+    for (size_t left = static_cast<size_t>(n); left > 0;) {
+      Segment& first = pending_.front();
+      if (first.size <= left) {
+        left -= first.size;
+        pending_.pop_front();
+      } else {
+        first.data += left;
+        first.size -= left;
+        left = 0;
+      }
+    }
+    if (static_cast<size_t>(n) < offered) return true;  // the socket is full
   }
   return true;
+}
+
+bool SocketWriter::AfterFlushLocked() {
+  if (!closed_ && !pending_.empty() && !waiting_) {
+    waiting_ = true;
+    loop_.WaitWritable(shared_from_this(), fd_);
+  }
+  if (close_when_drained_ && pending_.empty()) ShutdownLocked();
+  return closed_ || pending_.empty();
 }
 
 void SocketWriter::OnWritable() {
@@ -186,12 +136,23 @@ void SocketWriter::OnWritable() {
     absl::MutexLock lock(&mu_);
     waiting_ = false;
     if (released_) return;  // the event was for a socket Pistache has closed since
-    if (!closed_ && FlushLocked() && !pending_.empty()) {
-      waiting_ = true;
-      loop_.WaitWritable(shared_from_this(), fd_);
+    if (!closed_) FlushLocked();
+    if (AfterFlushLocked()) ready.swap(drained_);
+  }
+  for (auto& fn : ready) fn();
+}
+
+void SocketWriter::FlushRound() {
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    scheduled_ = false;
+    if (released_ || closed_) {
+      ready.swap(drained_);
+    } else if (!waiting_) {
+      FlushLocked();
+      if (AfterFlushLocked()) ready.swap(drained_);
     }
-    if (close_when_drained_ && pending_.empty()) ShutdownLocked();
-    if (closed_ || pending_.empty()) ready.swap(drained_);
   }
   for (auto& fn : ready) fn();
 }
@@ -210,8 +171,9 @@ void SocketWriter::WhenDrained(std::function<void()> fn) {
 void SocketWriter::ShutdownLocked() {
   if (closed_) return;
   closed_ = true;
-  stats_.bytes_queued -= static_cast<int64_t>(pending_.size());
+  stats_.bytes_queued -= static_cast<int64_t>(pending_bytes_);
   pending_.clear();
+  pending_bytes_ = 0;
   // Both directions: Pistache, reading the same socket, sees the end and
   // reports the disconnection.
   if (!released_) ::shutdown(fd_, SHUT_RDWR);
@@ -223,10 +185,10 @@ void SocketWriter::End() {
     absl::MutexLock lock(&mu_);
     // The terminating chunk goes after what is queued (a closing herald.auth
     // among it); a no-op once the writer is closed or already ending.
-    SendLocked("0\r\n\r\n");
+    SendLocked({nullptr, kLastChunk, sizeof(kLastChunk) - 1});
     if (CloseWhenDrainedLocked()) ready.swap(drained_);
   }
-  loop_.Post(std::move(ready));
+  loop_.PostCallbacks(std::move(ready));
 }
 
 void SocketWriter::Abort() {
@@ -238,7 +200,7 @@ void SocketWriter::Abort() {
     loop_.Forget(fd_, this);
     ready.swap(drained_);
   }
-  loop_.Post(std::move(ready));
+  loop_.PostCallbacks(std::move(ready));
 }
 
 void SocketWriter::CloseWhenDrained() {
@@ -247,12 +209,12 @@ void SocketWriter::CloseWhenDrained() {
     absl::MutexLock lock(&mu_);
     if (CloseWhenDrainedLocked()) ready.swap(drained_);
   }
-  loop_.Post(std::move(ready));
+  loop_.PostCallbacks(std::move(ready));
 }
 
 bool SocketWriter::CloseWhenDrainedLocked() {
   close_when_drained_ = true;
-  if (!pending_.empty()) return false;  // OnWritable shuts it down once flushed
+  if (!pending_.empty()) return false;  // a flush shuts it down once all is out
   ShutdownLocked();
   return true;
 }

@@ -3,10 +3,17 @@
 // Pistache 0.0.5's writer spins its reactor thread when a client stops reading
 // (EAGAIN) and addresses writes by fd number, which a newer connection may
 // have reused. So the edge writes a stream's socket itself: non-blocking sends
-// from whichever thread has bytes, the rest kept in a bounded buffer and
-// flushed by an OutputLoop when the socket is writable again. Past the bound
-// the client is too slow: the socket is shut down (the browser reconnects and
-// resumes from its cursor), so memory never grows with a slow client.
+// from whichever thread has bytes, the rest kept in a bounded queue and
+// flushed by the connection's EventLoop when the socket is writable again.
+// Past the bound the client is too slow: the socket is shut down (the browser
+// reconnects and resumes from its cursor), so memory never grows with a slow
+// client.
+//
+// What is queued is a list of segments: buffers rendered once and shared by
+// every connection that sends them (WriteShared), or the writer's own. Writes
+// made during a round of the writer's loop are gathered and sent together at
+// the end of the round (one sendmsg of up to 64 segments); writes from any
+// other thread are sent at once, after what is gathered, so order holds.
 //
 // The socket stays Pistache's: it closes it right after its onDisconnection,
 // from which the edge calls Abort(). After Abort the writer never touches the
@@ -23,16 +30,16 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "event_loop.h"
 
 namespace herald::edge {
 
@@ -43,50 +50,19 @@ struct WriterStats {
   std::atomic<int64_t> slow_closes{0};
 };
 
-class SocketWriter;
-
-// One thread waiting for sockets to become writable again.
-class OutputLoop final {
- public:
-  static absl::StatusOr<std::unique_ptr<OutputLoop>> Create();
-  ~OutputLoop();
-
-  // Calls writer->OnWritable() once its socket can take more bytes.
-  void WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd);
-  // Stops watching `fd` for `writer` (before the socket is closed). A no-op
-  // if `fd` is watched for another writer: descriptor numbers are reused, and
-  // a writer may be destroyed long after its socket was closed.
-  void Forget(int fd, const SocketWriter* writer);
-  // Runs `fns` on the loop's thread, in order.
-  void Post(std::vector<std::function<void()>> fns);
-
- private:
-  OutputLoop(int epoll_fd, int wake_fd);
-  void Run();
-
-  const int epoll_fd_;
-  const int wake_fd_;
-  std::atomic<bool> stopping_{false};
-  absl::Mutex mu_;
-  struct Watched {
-    const SocketWriter* writer;
-    std::weak_ptr<SocketWriter> weak;
-  };
-  absl::flat_hash_map<int, Watched> writers_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
-};
-
 class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
  public:
   // Writes `fd` until Abort(); does not close it.
-  SocketWriter(int fd, size_t max_queued_bytes, OutputLoop& loop, WriterStats& stats);
+  SocketWriter(int fd, size_t max_queued_bytes, EventLoop& loop, WriterStats& stats);
   ~SocketWriter();
 
   // Bytes as they are (the response head).
   bool WriteRaw(absl::string_view bytes);
   // One HTTP/1.1 chunk holding `data` (never empty).
   bool WriteChunk(absl::string_view data);
+  // `bytes` (a view into `owner`), already framed, shared with other writers:
+  // queued without a copy.
+  bool WriteShared(std::shared_ptr<const std::string> owner, absl::string_view bytes);
   // Ends the response: the terminating chunk after what is queued, then the
   // socket is shut down once that is on it.
   void End();
@@ -102,28 +78,41 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   void WhenDrained(std::function<void()> fn);
 
   void OnWritable();
+  // Sends what a round of the loop gathered (the loop calls it).
+  void FlushRound();
+
+  EventLoop& loop() const { return loop_; }
 
  private:
-  bool SendLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  struct Segment {
+    std::shared_ptr<const std::string> owner;
+    const char* data;
+    size_t size;
+  };
+  bool SendLocked(Segment segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a flush: waits for the socket if bytes remain, shuts it down if it
+  // is ending and nothing remains; true if drained callbacks are due.
+  bool AfterFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Shuts the socket down once nothing is pending: true if that is now.
   bool CloseWhenDrainedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes under the lock; if that closed the writer, its drained callbacks
   // go to the loop.
-  bool Send(std::string bytes);
+  bool Send(Segment segment);
 
   const int fd_;
   const size_t max_queued_;
-  OutputLoop& loop_;
+  EventLoop& loop_;
   WriterStats& stats_;
   mutable absl::Mutex mu_;
-  std::string pending_ ABSL_GUARDED_BY(mu_);
-  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Segment> pending_ ABSL_GUARDED_BY(mu_);
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;    // for EPOLLOUT
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // for the end of the round
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool released_ ABSL_GUARDED_BY(mu_) = false;
-  bool close_when_drained_ ABSL_GUARDED_BY(mu_) =
-      false;  // Abort()ed: fd_ may be another socket now
+  bool released_ ABSL_GUARDED_BY(mu_) = false;  // Abort()ed: fd_ may be another socket now
+  bool close_when_drained_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void()>> drained_ ABSL_GUARDED_BY(mu_);
 };
 
