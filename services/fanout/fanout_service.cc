@@ -1,5 +1,7 @@
 #include "fanout_service.h"
 
+#include <deque>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -70,6 +72,7 @@ FanoutService::FanoutService(EventStore& store, ReaderFactory readers, broker::T
       topic_(std::move(topic)),
       options_(options),
       metrics_(metrics),
+      pump_(std::make_unique<Pump>(store, options_.subscribe_threads)),
       replays_(metrics.AddCounter("herald_fanout_replays_total",
                                   "Times a subscription was served from Kafka, not the rings")),
       sessions_(metrics.AddGauge("herald_fanout_sessions", "Subscribe and Attach calls open")) {
@@ -88,7 +91,7 @@ FanoutService::FanoutService(EventStore& store, ReaderFactory readers, broker::T
 
 void FanoutService::Shutdown() {
   stopping_.store(true);
-  store_.Poke();
+  store_.Poke();  // waiting calls step, see stopping_ and finish
 }
 
 void FanoutService::CountStreams(const std::vector<std::string>& streams, int delta) {
@@ -123,36 +126,42 @@ absl::StatusOr<bool> FanoutService::AheadOfLog(int32_t partition, int64_t next) 
   return next > w->high;
 }
 
-grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
-                                      const v1::SubscribeRequest* request,
-                                      grpc::ServerWriter<v1::SubscribeResponse>* writer) {
-  if (request->streams_size() == 0 ||
-      static_cast<size_t>(request->streams_size()) > options_.max_subscribe_streams) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("give 1 to ", options_.max_subscribe_streams, " streams, not ",
-                                     request->streams_size()));
+absl::StatusOr<FanoutService::Prepared> FanoutService::PrepareSubscribe(
+    const v1::SubscribeRequest& request, grpc::Status* refused) {
+  auto refuse = [&](grpc::Status status) {
+    *refused = std::move(status);
+    return absl::InvalidArgumentError(refused->error_message());
+  };
+  if (request.streams_size() == 0 ||
+      static_cast<size_t>(request.streams_size()) > options_.max_subscribe_streams) {
+    return refuse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               absl::StrCat("give 1 to ", options_.max_subscribe_streams,
+                                            " streams, not ", request.streams_size())));
   }
-  std::vector<std::string> streams;
-  for (const std::string& s : request->streams()) {
-    if (absl::Status v = common::ValidateStreamName(s); !v.ok()) return common::ToGrpcStatus(v);
-    if (std::find(streams.begin(), streams.end(), s) == streams.end()) streams.push_back(s);
+  Prepared out;
+  for (const std::string& s : request.streams()) {
+    if (absl::Status v = common::ValidateStreamName(s); !v.ok()) {
+      return refuse(common::ToGrpcStatus(v));
+    }
+    if (std::find(out.streams.begin(), out.streams.end(), s) == out.streams.end()) {
+      out.streams.push_back(s);
+    }
   }
-  if (request->rewind() > options_.max_rewind) {
-    return grpc::Status(
+  if (request.rewind() > options_.max_rewind) {
+    return refuse(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("rewind ", request->rewind(), " is over the limit of ", options_.max_rewind));
+        absl::StrCat("rewind ", request.rewind(), " is over the limit of ", options_.max_rewind)));
   }
 
-  std::vector<v1::Reset> resets;
   auto reset_all = [&](const std::string& reason, const std::string& detail) {
-    v1::Reset& r = resets.emplace_back();
-    for (const std::string& s : streams) r.add_streams(s);
+    v1::Reset& r = out.resets.emplace_back();
+    for (const std::string& s : out.streams) r.add_streams(s);
     r.set_reason(reason);
     r.set_detail(detail);
   };
   std::optional<common::Cursor> cursor;
-  if (!request->cursor().empty()) {
-    absl::StatusOr<common::Cursor> c = common::DecodeCursor(request->cursor());
+  if (!request.cursor().empty()) {
+    absl::StatusOr<common::Cursor> c = common::DecodeCursor(request.cursor());
     if (!c.ok()) {
       reset_all("malformed", std::string(c.status().message()));
     } else if (c->epoch != topic_.epoch) {
@@ -164,7 +173,7 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
   }
   std::vector<Session::Start> starts;
   std::map<int32_t, std::vector<std::string>> ahead;
-  for (const std::string& s : streams) {
+  for (const std::string& s : out.streams) {
     Session::Start& start = starts.emplace_back();
     start.stream = s;
     if (cursor.has_value()) {
@@ -173,104 +182,209 @@ grpc::Status FanoutService::Subscribe(grpc::ServerContext* context,
         auto it = cursor->next.find(partition);
         if (it == cursor->next.end()) continue;
         absl::StatusOr<bool> beyond = AheadOfLog(partition, it->second);
-        if (!beyond.ok()) return Unavailable(beyond.status());
+        if (!beyond.ok()) return beyond.status();
         if (*beyond) {
           ahead[partition].push_back(s);
         } else {
           start.next_offsets[partition] = it->second;
         }
       }
-    } else if (request->cursor().empty()) {
-      start.rewind = request->rewind();
+    } else if (request.cursor().empty()) {
+      start.rewind = request.rewind();
     }
   }
-  for (const auto& [partition, names] : ahead) resets.push_back(RecreatedReset(partition, names));
+  for (const auto& [partition, names] : ahead) {
+    out.resets.push_back(RecreatedReset(partition, names));
+  }
 
   // The subscriber's own limit, within the fanout's (a response holds at
   // least one event, whatever its size).
-  const size_t batch_bytes =
-      request->max_batch_bytes() > 0
-          ? std::min<size_t>(request->max_batch_bytes(), options_.max_response_bytes)
-          : options_.max_response_bytes;
+  out.batch_bytes = request.max_batch_bytes() > 0
+                        ? std::min<size_t>(request.max_batch_bytes(), options_.max_response_bytes)
+                        : options_.max_response_bytes;
+  out.session = std::make_unique<Session>(store_, readers_, topic_.partitions, options_.session);
+  absl::StatusOr<Session::Added> added = out.session->Add(starts);
+  if (!added.ok()) return added.status();
+  for (v1::Reset& r : added->resets) out.resets.push_back(std::move(r));
+  return out;
+}
 
-  Session session(store_, readers_, topic_.partitions, options_.session);
-  absl::StatusOr<Session::Added> added = session.Add(starts);
-  if (!added.ok()) return Unavailable(added.status());
-  for (v1::Reset& r : added->resets) resets.push_back(std::move(r));
-
-  sessions_.Add(1);
-  CountStreams(streams, 1);
-  struct Leave {
-    FanoutService* self;
-    const std::vector<std::string>& streams;
-    ~Leave() {
-      self->sessions_.Add(-1);
-      self->CountStreams(streams, -1);
-    }
-  } leave{this, streams};
-
-  for (const v1::Reset& r : resets) {
-    CountReset(r);
-    v1::SubscribeResponse response;
-    *response.mutable_reset() = r;
-    if (!writer->Write(response)) return grpc::Status::OK;
+// One Subscribe call on gRPC's callback API, moved forward by the pump (see
+// pump.h): no thread of its own. One response is written at a time; the next
+// Pull happens once it is out, so a subscriber that does not read holds back
+// only its own call (gRPC flow control), and at most one pull's responses
+// wait in memory.
+//
+// Lifetime: gRPC holds one reference until OnDone, the pump one while the
+// call is queued, waiting or running. StartWrite and Finish are called
+// without the call's lock held: their reactions take it.
+class FanoutService::SubscribeCall final : public grpc::ServerWriteReactor<v1::SubscribeResponse>,
+                                           public Pump::Task {
+ public:
+  SubscribeCall(FanoutService& service, const v1::SubscribeRequest& request)
+      : service_(service), request_(request) {
+    service_.pump_->Schedule(this);  // the set-up may wait on Kafka: not on gRPC's thread
   }
-  std::string last_cursor = CursorFor(session.Positions());
-  {
-    v1::SubscribeResponse response;
-    response.set_cursor(last_cursor);
-    if (!writer->Write(response)) return grpc::Status::OK;
+
+  void Step() override {
+    const v1::SubscribeResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      StepLocked(write, finish);
+    }
+    if (write != nullptr) StartWrite(write);
+    if (finish.has_value()) Finish(*finish);
   }
-  absl::Time last_sent = absl::Now();
-  bool was_replaying = false;
-  int failures = 0;
-  while (!context->IsCancelled()) {
-    if (stopping_.load()) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fanout shutting down; reconnect");
-    }
-    const uint64_t version = store_.Version();
-    absl::StatusOr<Session::Delivery> d = session.Pull();
-    if (!d.ok()) {
-      spdlog::warn("subscription to {} streams: {}", streams.size(), d.status());
-      if (++failures >= 10) return Unavailable(d.status());
-      store_.AwaitChange(version, absl::Milliseconds(500));
-      continue;
-    }
-    failures = 0;
-    if (d->replaying && !was_replaying) replays_.Increment();
-    was_replaying = d->replaying;
-    for (const v1::Reset& r : d->resets) {
-      CountReset(r);
-      v1::SubscribeResponse response;
-      *response.mutable_reset() = r;
-      if (!writer->Write(response)) return grpc::Status::OK;
-    }
-    const std::map<int32_t, int64_t> positions = session.Positions();
-    if (!d->events.empty()) {
-      for (const Chunk& chunk : SplitDelivery(d->events, positions, batch_bytes)) {
-        v1::SubscribeResponse response;
-        v1::EventBatch* batch = response.mutable_batch();
-        for (const v1::Event* e : chunk.events) *batch->add_events() = *e;
-        batch->set_cursor(CursorFor(chunk.positions));
-        if (!writer->Write(response)) return grpc::Status::OK;
+
+  void OnWriteDone(bool ok) override {
+    const v1::SubscribeResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {  // the subscriber is gone: nothing more goes out
+        outbox_.clear();
+        if (!finish_.has_value()) finish_ = grpc::Status::OK;
+      } else {
+        outbox_.pop_front();
       }
-      last_cursor = CursorFor(positions);
-      last_sent = absl::Now();
+      if (finish_.has_value()) {  // ended meanwhile: what is left is not sent
+        outbox_.clear();
+        finished_ = true;
+        finish = finish_;
+      } else if (!outbox_.empty()) {
+        write = &outbox_.front();
+        writing_ = true;
+      }
+    }
+    if (write != nullptr) {
+      StartWrite(write);
+    } else if (finish.has_value()) {
+      Finish(*finish);
     } else {
-      std::string cursor_now = CursorFor(positions);
-      // Positions move without events (other streams' records); say so, and
-      // prove the stream alive, once per interval.
-      if (absl::Now() - last_sent >= options_.cursor_interval) {
-        v1::SubscribeResponse response;
-        response.set_cursor(cursor_now);
-        if (!writer->Write(response)) return grpc::Status::OK;
-        last_cursor = std::move(cursor_now);
-        last_sent = absl::Now();
-      }
-      if (!d->replaying) store_.AwaitChange(version, absl::Milliseconds(250));
+      service_.pump_->Schedule(this);  // pull on
     }
   }
-  return grpc::Status::OK;
+
+  void OnCancel() override {
+    cancelled_.store(true);
+    service_.pump_->Schedule(this);
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (counted_) {
+        service_.sessions_.Add(-1);
+        service_.CountStreams(streams_, -1);
+      }
+      counted_ = false;
+      session_.reset();
+    }
+    Unref();
+  }
+
+ private:
+  void StepLocked(const v1::SubscribeResponse*& write, std::optional<grpc::Status>& finish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || finish_.has_value()) return;
+    if (cancelled_.load()) return End(grpc::Status::OK, finish);
+    if (service_.stopping_.load()) {
+      return End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fanout shutting down; reconnect"),
+                 finish);
+    }
+    if (writing_) return;  // OnWriteDone steps again
+    const uint64_t version = service_.store_.Version();
+    bool replaying = false;
+    if (session_ == nullptr) {
+      grpc::Status refused;
+      absl::StatusOr<Prepared> prepared = service_.PrepareSubscribe(request_, &refused);
+      if (!prepared.ok()) {
+        return End(refused.ok() ? Unavailable(prepared.status()) : refused, finish);
+      }
+      session_ = std::move(prepared->session);
+      streams_ = std::move(prepared->streams);
+      batch_bytes_ = prepared->batch_bytes;
+      service_.sessions_.Add(1);
+      service_.CountStreams(streams_, 1);
+      counted_ = true;
+      for (const v1::Reset& r : prepared->resets) {
+        service_.CountReset(r);
+        *outbox_.emplace_back().mutable_reset() = r;
+      }
+      outbox_.emplace_back().set_cursor(service_.CursorFor(session_->Positions()));
+      last_sent_ = absl::Now();
+    } else {
+      absl::StatusOr<Session::Delivery> d = session_->Pull();
+      if (!d.ok()) {
+        spdlog::warn("subscription to {} streams: {}", streams_.size(), d.status());
+        if (++failures_ >= 10) return End(Unavailable(d.status()), finish);
+        service_.pump_->ScheduleOnChange(this, version);
+        return;
+      }
+      failures_ = 0;
+      if (d->replaying && !was_replaying_) service_.replays_.Increment();
+      was_replaying_ = replaying = d->replaying;
+      for (const v1::Reset& r : d->resets) {
+        service_.CountReset(r);
+        *outbox_.emplace_back().mutable_reset() = r;
+      }
+      const std::map<int32_t, int64_t> positions = session_->Positions();
+      if (!d->events.empty()) {
+        for (const Chunk& chunk : SplitDelivery(d->events, positions, batch_bytes_)) {
+          v1::EventBatch* batch = outbox_.emplace_back().mutable_batch();
+          for (const v1::Event* e : chunk.events) *batch->add_events() = *e;
+          batch->set_cursor(service_.CursorFor(chunk.positions));
+        }
+        last_sent_ = absl::Now();
+      } else if (absl::Now() - last_sent_ >= service_.options_.cursor_interval) {
+        // Positions move without events (other streams' records); say so,
+        // and prove the stream alive, once per interval.
+        outbox_.emplace_back().set_cursor(service_.CursorFor(positions));
+        last_sent_ = absl::Now();
+      }
+    }
+    if (!outbox_.empty()) {
+      write = &outbox_.front();
+      writing_ = true;
+    } else if (replaying) {
+      service_.pump_->Schedule(this);
+    } else {
+      service_.pump_->ScheduleOnChange(this, version);
+    }
+  }
+
+  // Finishes once no write is pending.
+  void End(grpc::Status status, std::optional<grpc::Status>& finish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finish_ = std::move(status);
+    if (writing_) return;  // OnWriteDone finishes
+    outbox_.clear();
+    finished_ = true;
+    finish = finish_;
+  }
+
+  FanoutService& service_;
+  const v1::SubscribeRequest request_;
+  std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  std::unique_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> streams_ ABSL_GUARDED_BY(mu_);
+  size_t batch_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool counted_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::SubscribeResponse> outbox_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_sent_ ABSL_GUARDED_BY(mu_);
+  bool was_replaying_ ABSL_GUARDED_BY(mu_) = false;
+  int failures_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+grpc::ServerWriteReactor<v1::SubscribeResponse>* FanoutService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  return new SubscribeCall(*this, *request);
 }
 
 grpc::Status FanoutService::Attach(

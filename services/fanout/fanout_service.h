@@ -1,11 +1,13 @@
 // FanoutService: herald.v1.Fanout over the EventStore and Kafka.
 //
-// Subscribe and Attach use gRPC's synchronous API: each call has a thread of
-// its own, so a slow subscriber is held back by gRPC flow control (its
-// session just stops advancing, and falls back to Kafka replay if the rings
-// move past it) and Kafka replays may block without stalling anyone else.
-// Callers are edges and internal services, tens to hundreds per replica, not
-// browsers.
+// Subscribe runs on gRPC's callback API: a call has no thread of its own;
+// the pump's few threads (pump.h, `subscribe_threads`) move every call
+// forward, so thousands of browsers resuming through their edges at once
+// cost the fanout memory, not thousands of threads. A slow subscriber is held
+// back by gRPC flow control (one response in flight per call: its session
+// just stops advancing, and falls back to Kafka replay if the rings move past
+// it). Attach uses the synchronous API (a thread for the call and one for
+// its reads): its callers are edges, a few per replica.
 //
 // Cursor checks at Subscribe: malformed -> Reset "malformed", another epoch ->
 // Reset "epoch", a position beyond the partition's end (the topic was
@@ -24,6 +26,7 @@
 #include "herald/broker/kafka_setup.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.grpc.pb.h"
+#include "pump.h"
 #include "session.h"
 
 namespace herald::fanout {
@@ -38,15 +41,18 @@ struct FanoutOptions {
   // events, and at least this often as a heartbeat.
   absl::Duration cursor_interval = absl::Seconds(1);
   SessionOptions session;
+  // Threads moving Subscribe calls forward (a replay's pull may wait up to
+  // the session's replay poll on Kafka).
+  int subscribe_threads = 4;
 };
 
-class FanoutService final : public v1::Fanout::Service {
+class FanoutService final : public v1::Fanout::WithCallbackMethod_Subscribe<v1::Fanout::Service> {
  public:
   FanoutService(EventStore& store, ReaderFactory readers, broker::TopicInfo topic,
                 FanoutOptions options, common::Registry& metrics);
 
-  grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeRequest* request,
-                         grpc::ServerWriter<v1::SubscribeResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
   grpc::Status Attach(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>* stream) override;
@@ -55,6 +61,18 @@ class FanoutService final : public v1::Fanout::Service {
   void Shutdown();
 
  private:
+  class SubscribeCall;
+  // A Subscribe call's start: its streams, the resets to send first, its
+  // session, its response size. `refused` is set for a request that is
+  // wrong (the call ends with it); other errors are Kafka's.
+  struct Prepared {
+    std::vector<std::string> streams;
+    std::vector<v1::Reset> resets;
+    std::unique_ptr<Session> session;
+    size_t batch_bytes = 0;
+  };
+  absl::StatusOr<Prepared> PrepareSubscribe(const v1::SubscribeRequest& request,
+                                            grpc::Status* refused);
   // A partition's position must exist in Kafka: beyond its end means the
   // cursor was made for another instance of the topic.
   absl::StatusOr<bool> AheadOfLog(int32_t partition, int64_t next);
@@ -75,6 +93,7 @@ class FanoutService final : public v1::Fanout::Service {
   absl::flat_hash_map<std::string, int64_t> subscriptions_ ABSL_GUARDED_BY(counts_mu_);
 
   common::Registry& metrics_;
+  std::unique_ptr<Pump> pump_;
   common::Counter& replays_;
   common::Gauge& sessions_;
 };

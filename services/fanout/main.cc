@@ -38,7 +38,10 @@ ABSL_FLAG(absl::Duration, cursor_interval, absl::Seconds(1),
           "Cursor-only progress and heartbeat interval on idle subscriptions");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long calls may take to end after SIGTERM");
-ABSL_FLAG(int32_t, max_threads, 4096, "Threads for gRPC calls (one per subscription)");
+ABSL_FLAG(int32_t, max_threads, 4096,
+          "Threads for gRPC's synchronous calls (Attach: two per edge session)");
+ABSL_FLAG(int32_t, subscribe_threads, 4,
+          "Threads moving every Subscribe call forward (calls have no thread of their own)");
 ABSL_FLAG(absl::Duration, topology_interval, absl::Seconds(2),
           "How often the topic's partition count is checked; a change (partitions added, "
           "the topic recreated) makes the fanout start again in place with the new epoch");
@@ -125,6 +128,7 @@ int Run(Restart& restart) {
   options.max_rewind = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_rewind));
   options.max_subscribe_streams = static_cast<size_t>(absl::GetFlag(FLAGS_max_subscribe_streams));
   options.cursor_interval = absl::GetFlag(FLAGS_cursor_interval);
+  options.subscribe_threads = std::max(1, absl::GetFlag(FLAGS_subscribe_threads));
   options.session.dedup = dedup;
   ReaderFactory readers = [reader_options]() { return broker::Reader::Create(reader_options); };
   FanoutService service(store, readers, *topic, options, metrics);
