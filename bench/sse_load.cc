@@ -43,8 +43,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -59,14 +61,32 @@ ABSL_FLAG(int32_t, streams, 10, "Streams; connection i follows stream i mod stre
 ABSL_FLAG(double, rate, 100, "Events per second published, in total");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(30), "How long to publish and measure");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(5), "Publishing before measuring");
+ABSL_FLAG(absl::Duration, window, absl::Seconds(10),
+          "Latency is also reported for events sent in the first and the last this long of the "
+          "measure: a backlog that grows shows as a later window slower than the first");
 ABSL_FLAG(int32_t, payload_bytes, 128, "Payload size");
 ABSL_FLAG(std::vector<std::string>, source_ips,
           std::vector<std::string>({"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}),
           "Loopback source addresses the connections are spread over");
 ABSL_FLAG(int32_t, threads, 2, "Receiver threads (one epoll each)");
 ABSL_FLAG(int32_t, edge_pid, 0, "The edge's pid, to report its RSS and CPU (0: not reported)");
+ABSL_FLAG(std::vector<std::string>, more_pids, {},
+          "Further processes of the server under test (other edge processes, nginx workers): "
+          "their RSS and CPU are added to --edge_pid's");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(120), "Time allowed to open them all");
 ABSL_FLAG(std::string, run_id, "", "Stream name prefix (default: a fresh one per run)");
+ABSL_FLAG(absl::Duration, hold, absl::ZeroDuration(),
+          "Once every connection has started, hold them idle this long and report the edge's "
+          "RSS per connection");
+ABSL_FLAG(int32_t, storm_behind, 0,
+          "Resume storm instead of the paced load: cut every connection, publish this many "
+          "events per stream, then reconnect them all at once with their Last-Event-ID and check "
+          "that each gets exactly those events");
+ABSL_FLAG(int32_t, fanout_pid, 0, "herald-fanout's pid: its threads and RSS during a storm");
+ABSL_FLAG(std::string, server, "herald",
+          "What --edge is: herald (GET /v1/events?stream=S, publishing through --publisher) or "
+          "nchan (nginx with Nchan: GET /sub/S as EventSource, POST /pub/S on the same address), "
+          "for a side-by-side run with the same load");
 
 namespace {
 
@@ -77,6 +97,7 @@ struct Conn {
   int fd = -1;
   int stream = 0;
   bool head_done = false;
+  bool chunked = true;   // Transfer-Encoding: chunked (else the body is the stream)
   bool started = false;  // the id-only start block arrived
   bool closed = false;
   std::string in;                    // raw bytes not yet consumed
@@ -84,23 +105,103 @@ struct Conn {
   std::string line;                  // the SSE line being assembled
   std::string data;                  // the event's data so far
   std::atomic<int64_t> received{0};  // measured events
+  std::string last_id;               // the last id: line (the browser's Last-Event-ID)
+  // Resume storm: the "n" of every event after the reconnect, and when the
+  // last expected one arrived.
+  std::vector<int64_t> storm_ns;
+  int64_t storm_done_ns = 0;
 };
 
 struct Receiver {
   int epoll_fd = -1;
   std::vector<Conn*> conns;
   std::vector<double> latencies_ms;  // measured
+  std::vector<double> first_ms;      // of events sent in the first --window of the measure
+  std::vector<double> last_ms;       // and in the last
   int64_t warmup_events = 0;
   int64_t other_events = 0;
   std::thread thread;
 };
 
 std::atomic<int64_t> g_measure_from{std::numeric_limits<int64_t>::max()};
+std::atomic<int64_t> g_first_until{0};
+std::atomic<int64_t> g_last_from{std::numeric_limits<int64_t>::max()};
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_started{0};
 std::atomic<int> g_closed{0};
+bool g_nchan = false;
+
+// Publishes to Nchan: POST /pub/<channel> on one keep-alive connection,
+// waiting for each answer (at the rates measured here, well under a
+// millisecond each).
+class NchanPublisher {
+ public:
+  explicit NchanPublisher(const sockaddr_in& target) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    int one = 1;
+    if (fd_ >= 0) setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~NchanPublisher() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // True once the answer is 2xx.
+  bool Publish(const std::string& channel, const std::string& body) {
+    if (fd_ < 0) return false;
+    const std::string request = absl::StrCat(
+        "POST /pub/", channel, " HTTP/1.1\r\nHost: nchan\r\nContent-Type: text/plain\r\n",
+        "Content-Length: ", body.size(), "\r\n\r\n", body);
+    if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+      return false;
+    }
+    // The answer: a head, then Content-Length bytes.
+    char buffer[4096];
+    while (true) {
+      const size_t end = in_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const std::string head = absl::AsciiStrToLower(in_.substr(0, end));
+        size_t length = 0;
+        if (const size_t at = head.find("content-length:"); at != std::string::npos) {
+          absl::SimpleAtoi(
+              absl::StripAsciiWhitespace(head.substr(at + 15, head.find("\r\n", at) - at - 15)),
+              &length);
+        }
+        if (in_.size() >= end + 4 + length) {
+          const bool ok = in_.compare(9, 1, "2") == 0;
+          in_.erase(0, end + 4 + length);
+          return ok;
+        }
+      }
+      const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) return false;
+      in_.append(buffer, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::string in_;
+};
+
+std::atomic<bool> g_storm{false};
+size_t g_storm_expect = 0;
 
 void OnEvent(Receiver& r, Conn& c, int64_t now) {
+  if (g_storm.load(std::memory_order_relaxed)) {
+    const size_t n_at = c.data.find("\"n\":");
+    int64_t n = -1;
+    if (n_at != std::string::npos) {
+      absl::SimpleAtoi(
+          absl::string_view(c.data).substr(n_at + 4, c.data.find(',', n_at) - n_at - 4), &n);
+    }
+    c.storm_ns.push_back(n);
+    if (c.storm_ns.size() == g_storm_expect) c.storm_done_ns = now;
+    return;
+  }
   const size_t at = c.data.find("\"t\":");
   int64_t sent = 0;
   if (at == std::string::npos ||
@@ -114,7 +215,10 @@ void OnEvent(Receiver& r, Conn& c, int64_t now) {
     return;
   }
   c.received.fetch_add(1, std::memory_order_relaxed);
-  r.latencies_ms.push_back(static_cast<double>(now - sent) / 1e6);
+  const double ms = static_cast<double>(now - sent) / 1e6;
+  r.latencies_ms.push_back(ms);
+  if (sent < g_first_until.load(std::memory_order_relaxed)) r.first_ms.push_back(ms);
+  if (sent >= g_last_from.load(std::memory_order_relaxed)) r.last_ms.push_back(ms);
 }
 
 // SSE lines of de-chunked bytes.
@@ -131,9 +235,12 @@ void OnBody(Receiver& r, Conn& c, absl::string_view bytes, int64_t now) {
     } else if (c.line.rfind("data:", 0) == 0) {
       if (!c.data.empty()) c.data.push_back('\n');
       c.data.append(c.line, c.line.size() > 5 && c.line[5] == ' ' ? 6 : 5);
-    } else if (c.line.rfind("id:", 0) == 0 && !c.started) {
-      c.started = true;
-      g_started.fetch_add(1);
+    } else if (c.line.rfind("id:", 0) == 0) {
+      c.last_id = c.line.substr(c.line.size() > 3 && c.line[3] == ' ' ? 4 : 3);
+      if (!c.started) {
+        c.started = true;
+        g_started.fetch_add(1);
+      }
     }
     c.line.clear();
   }
@@ -167,7 +274,18 @@ void OnReadable(Receiver& r, Conn& c) {
         return;
       }
       c.head_done = true;
+      const std::string head = absl::AsciiStrToLower(c.in.substr(0, end));
+      c.chunked = head.find("transfer-encoding: chunked") != std::string::npos;
+      if (g_nchan && !c.started) {
+        // Nchan sends no start block: the 200 means subscribed.
+        c.started = true;
+        g_started.fetch_add(1);
+      }
       pos = end + 4;
+    }
+    if (!c.chunked) {
+      OnBody(r, c, absl::string_view(c.in).substr(pos), now);
+      pos = c.in.size();
     }
     while (pos < c.in.size()) {
       if (c.chunk_left < 0) {
@@ -235,20 +353,190 @@ ProcSample SampleProcess(int pid) {
   return s;
 }
 
+// The server under test: --edge_pid and --more_pids, summed.
+ProcSample SampleServer() {
+  ProcSample total = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+  for (const std::string& p : absl::GetFlag(FLAGS_more_pids)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(p, &pid)) continue;
+    const ProcSample s = SampleProcess(pid);
+    if (s.rss_kib < 0) continue;
+    total.rss_kib = std::max<int64_t>(total.rss_kib, 0) + s.rss_kib;
+    total.hwm_kib = std::max<int64_t>(total.hwm_kib, 0) + s.hwm_kib;
+    total.cpu_ticks = std::max<int64_t>(total.cpu_ticks, 0) + s.cpu_ticks;
+  }
+  return total;
+}
+
+int64_t ThreadsOf(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoll(line.substr(8));
+  }
+  return -1;
+}
+
+// The resume storm (--storm_behind=K): every connection is cut, K events per
+// stream are published, then every connection comes back at once with its
+// last id. Exact: each gets exactly the K events of its stream, in order.
+template <typename Open>
+int RunStorm(std::vector<std::unique_ptr<Conn>>& conns,
+             std::vector<std::unique_ptr<Receiver>>& receivers,
+             const std::vector<std::string>& names, Open& open_conn, bool all_started) {
+  const int k = absl::GetFlag(FLAGS_storm_behind);
+  for (auto& r : receivers) {
+    for (auto& c : conns) epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
+  }
+  for (auto& c : conns) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+  }
+  // K events per stream, acknowledged before anyone comes back.
+  std::vector<std::vector<int64_t>> published(names.size());
+  {
+    auto publisher = herald::v1::Publisher::NewStub(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_publisher), grpc::InsecureChannelCredentials()));
+    int64_t n = 0;
+    for (int i = 0; i < k; ++i) {
+      for (size_t s = 0; s < names.size(); ++s, ++n) {
+        herald::v1::PublishRequest request;
+        request.mutable_event()->set_stream(names[s]);
+        request.mutable_event()->set_type("storm");
+        request.mutable_event()->set_text(absl::StrCat("{\"t\":", NowNanos(), ",\"n\":", n, "}"));
+        herald::v1::PublishResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        if (grpc::Status st = publisher->Publish(&context, request, &response); !st.ok()) {
+          std::fprintf(stderr, "sse_load: storm publish: %s\n", st.error_message().c_str());
+          return 1;
+        }
+        published[s].push_back(n);
+      }
+    }
+  }
+  for (auto& c : conns) {
+    c->head_done = false;
+    c->started = false;
+    c->closed = false;
+    c->in.clear();
+    c->chunk_left = -1;
+    c->line.clear();
+    c->data.clear();
+    c->storm_ns.clear();
+    c->storm_done_ns = 0;
+  }
+  g_storm_expect = static_cast<size_t>(k);
+  g_storm = true;
+  g_started = 0;
+  g_closed = 0;
+  const int fanout_pid = absl::GetFlag(FLAGS_fanout_pid);
+  const int64_t threads_before = fanout_pid > 0 ? ThreadsOf(fanout_pid) : -1;
+  const ProcSample fanout_before = SampleProcess(fanout_pid);
+  std::atomic<int64_t> peak_threads{threads_before};
+  std::atomic<int64_t> peak_fanout_rss{fanout_before.rss_kib};
+  std::atomic<int64_t> peak_edge_rss{SampleServer().rss_kib};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      if (fanout_pid > 0) {
+        peak_threads.store(std::max(peak_threads.load(), ThreadsOf(fanout_pid)));
+        peak_fanout_rss.store(std::max(peak_fanout_rss.load(), SampleProcess(fanout_pid).rss_kib));
+      }
+      peak_edge_rss.store(std::max(peak_edge_rss.load(), SampleServer().rss_kib));
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  // All at once: no window.
+  const int64_t start = NowNanos();
+  int failed = 0;
+  for (size_t i = 0; i < conns.size(); ++i) {
+    if (!open_conn(*conns[i], static_cast<int>(i))) ++failed;
+  }
+  const int64_t opened = NowNanos();
+  auto done = [&] {
+    for (const auto& c : conns) {
+      if (c->storm_done_ns == 0 && c->fd >= 0 && !c->closed) return false;
+    }
+    return true;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!done() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  absl::SleepFor(absl::Milliseconds(200));  // anything extra would show now
+  g_stop = true;
+  for (auto& r : receivers) r->thread.join();
+  sampling = false;
+  sampler.join();
+
+  int exact = 0;
+  int short_of = 0;
+  int wrong = 0;
+  std::vector<double> done_ms;
+  for (const auto& c : conns) {
+    const std::vector<int64_t>& want = published[static_cast<size_t>(c->stream)];
+    if (c->storm_ns == want) {
+      ++exact;
+      done_ms.push_back(static_cast<double>(c->storm_done_ns - start) / 1e6);
+    } else if (c->storm_ns.size() < want.size() &&
+               std::equal(c->storm_ns.begin(), c->storm_ns.end(), want.begin())) {
+      ++short_of;
+    } else {
+      ++wrong;
+    }
+  }
+  std::sort(done_ms.begin(), done_ms.end());
+  auto pct = [&](double p) {
+    return done_ms.empty()
+               ? 0.0
+               : done_ms[std::min(done_ms.size() - 1, static_cast<size_t>(p * done_ms.size()))];
+  };
+  std::printf(
+      "  storm: %zu browsers cut, %d events per stream published, all reconnected with their "
+      "Last-Event-ID in %.0f ms (%d failed to connect)\n",
+      conns.size(), k, static_cast<double>(opened - start) / 1e6, failed);
+  std::printf(
+      "  exact: %d of %zu (short: %d, wrong or duplicated: %d); time to exact from the first "
+      "reconnect: p50 %.0f ms, p99 %.0f ms, last %.0f ms\n",
+      exact, conns.size(), short_of, wrong, pct(0.5), pct(0.99),
+      done_ms.empty() ? 0.0 : done_ms.back());
+  if (fanout_pid > 0) {
+    std::printf(
+        "  fanout: %lld threads before, %lld at most during the storm; RSS %.1f MB before, "
+        "%.1f MB at most\n",
+        static_cast<long long>(threads_before), static_cast<long long>(peak_threads.load()),
+        static_cast<double>(fanout_before.rss_kib) / 1024,
+        static_cast<double>(peak_fanout_rss.load()) / 1024);
+  }
+  std::printf("  edge: RSS %.1f MB at most during the storm\n",
+              static_cast<double>(peak_edge_rss.load()) / 1024);
+  for (auto& r : receivers) close(r->epoll_fd);
+  for (auto& c : conns) {
+    if (c->fd >= 0) close(c->fd);
+  }
+  return exact == static_cast<int>(conns.size()) && all_started ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int connections = absl::GetFlag(FLAGS_connections);
   const int streams = std::max(1, absl::GetFlag(FLAGS_streams));
-  if (connections < 1 || connections > 18000) {
-    std::fprintf(stderr, "sse_load: --connections must be 1..18000\n");
+  if (connections < 1 || connections > 60000) {
+    std::fprintf(stderr, "sse_load: --connections must be 1..60000\n");
     return 2;
   }
   rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
+    // Past the hard limit only with the privilege to raise it (root).
+    const rlim_t want = static_cast<rlim_t>(connections) + 1000;
+    limit.rlim_cur = std::max(limit.rlim_max, want);
+    limit.rlim_max = std::max(limit.rlim_max, want);
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      getrlimit(RLIMIT_NOFILE, &limit);
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
     if (limit.rlim_cur < static_cast<rlim_t>(connections) + 100) {
       std::fprintf(stderr, "sse_load: %d connections need more descriptors than %llu\n",
                    connections, static_cast<unsigned long long>(limit.rlim_cur));
@@ -278,11 +566,20 @@ int main(int argc, char** argv) {
     }
     sources.push_back(a);
   }
+  g_nchan = absl::GetFlag(FLAGS_server) == "nchan";
+  if (!g_nchan && absl::GetFlag(FLAGS_server) != "herald") {
+    std::fprintf(stderr, "sse_load: --server must be herald or nchan\n");
+    return 2;
+  }
   const std::string run = absl::GetFlag(FLAGS_run_id).empty()
                               ? absl::StrCat("load/", absl::ToUnixMillis(absl::Now()))
                               : absl::GetFlag(FLAGS_run_id);
   std::vector<std::string> names;
-  for (int s = 0; s < streams; ++s) names.push_back(absl::StrCat(run, "/", s));
+  for (int s = 0; s < streams; ++s) {
+    // Nchan channel ids are path segments.
+    names.push_back(g_nchan ? absl::StrReplaceAll(absl::StrCat(run, "-", s), {{"/", "-"}})
+                            : absl::StrCat(run, "/", s));
+  }
 
   // Receivers first, so that connections are read from the start.
   const int threads = std::max(1, absl::GetFlag(FLAGS_threads));
@@ -294,9 +591,36 @@ int main(int argc, char** argv) {
   }
   for (auto& r : receivers) r->thread = std::thread([&r = *r] { RunReceiver(r); });
 
+  // Opens connection `i` (again, after a storm's cut: with its last id).
+  auto open_conn = [&](Conn& c, int i) {
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr = sources[static_cast<size_t>(i) % sources.size()];
+    if (c.fd < 0 || bind(c.fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0 ||
+        connect(c.fd, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0) {
+      std::fprintf(stderr, "sse_load: connection %d: %s\n", i, strerror(errno));
+      if (c.fd >= 0) close(c.fd);
+      c.fd = -1;
+      return false;
+    }
+    const std::string request = absl::StrCat(
+        g_nchan ? "GET /sub/" : "GET /v1/events?stream=", names[static_cast<size_t>(c.stream)],
+        " HTTP/1.1\r\nHost: ", edge, "\r\nAccept: text/event-stream\r\n",
+        c.last_id.empty() ? "" : absl::StrCat("Last-Event-ID: ", c.last_id, "\r\n"), "\r\n");
+    (void)!send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    Receiver& r = *receivers[static_cast<size_t>(i) % receivers.size()];
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &c;
+    epoll_ctl(r.epoll_fd, EPOLL_CTL_ADD, c.fd, &ev);
+    return true;
+  };
+
   // Connect at most `window` at a time beyond those started, so the edge's
   // accept backlog is never flooded.
-  const ProcSample idle = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+  const ProcSample idle = SampleServer();
   std::vector<std::unique_ptr<Conn>> conns;
   const absl::Time connect_start = absl::Now();
   const absl::Time connect_deadline = connect_start + absl::GetFlag(FLAGS_connect_timeout);
@@ -308,27 +632,10 @@ int main(int argc, char** argv) {
     }
     auto c = std::make_unique<Conn>();
     c->stream = i % streams;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    source.sin_addr = sources[static_cast<size_t>(i) % sources.size()];
-    if (c->fd < 0 || bind(c->fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0 ||
-        connect(c->fd, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0) {
-      std::fprintf(stderr, "sse_load: connection %d: %s\n", i, strerror(errno));
-      if (c->fd >= 0) close(c->fd);
+    if (!open_conn(*c, i)) {
       ++failed_connects;
       continue;
     }
-    const std::string request =
-        absl::StrCat("GET /v1/events?stream=", names[static_cast<size_t>(c->stream)],
-                     " HTTP/1.1\r\nHost: ", edge, "\r\nAccept: text/event-stream\r\n\r\n");
-    (void)!send(c->fd, request.data(), request.size(), MSG_NOSIGNAL);
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    Receiver& r = *receivers[static_cast<size_t>(i) % receivers.size()];
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = c.get();
-    epoll_ctl(r.epoll_fd, EPOLL_CTL_ADD, c->fd, &ev);
     conns.push_back(std::move(c));
   }
   while (g_started.load() + g_closed.load() < static_cast<int>(conns.size()) &&
@@ -337,13 +644,33 @@ int main(int argc, char** argv) {
   }
   const absl::Duration connect_time = absl::Now() - connect_start;
   const int started = g_started.load();
-  const ProcSample held = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+  const ProcSample held = SampleServer();
   std::printf("sse_load: %d connections started in %s (%d failed to connect, %d closed)\n", started,
               absl::FormatDuration(connect_time).c_str(), failed_connects, g_closed.load());
   if (held.rss_kib >= 0) {
     std::printf("  edge RSS: %.1f MB before, %.1f MB holding %d connections\n",
                 static_cast<double>(idle.rss_kib) / 1024, static_cast<double>(held.rss_kib) / 1024,
                 started);
+  }
+  if (absl::GetFlag(FLAGS_hold) > absl::ZeroDuration()) {
+    // Idle: what holding them costs the edge.
+    absl::SleepFor(absl::GetFlag(FLAGS_hold));
+    const ProcSample after = SampleServer();
+    std::printf(
+        "  idle: %d connections held %s: edge RSS %.1f MB (%.2f KiB per connection over the "
+        "%.1f MB before), %d closed by the edge\n",
+        started, absl::FormatDuration(absl::GetFlag(FLAGS_hold)).c_str(),
+        static_cast<double>(after.rss_kib) / 1024,
+        started > 0 ? static_cast<double>(after.rss_kib - idle.rss_kib) / started : 0.0,
+        static_cast<double>(idle.rss_kib) / 1024, g_closed.load());
+    g_stop = true;
+    for (auto& r : receivers) r->thread.join();
+    for (auto& r : receivers) close(r->epoll_fd);
+    for (auto& c : conns) close(c->fd);
+    return started == connections ? 0 : 1;
+  }
+  if (absl::GetFlag(FLAGS_storm_behind) > 0) {
+    return RunStorm(conns, receivers, names, open_conn, started == connections);
   }
   // Followers per stream, among the started connections.
   std::vector<int64_t> followers(static_cast<size_t>(streams), 0);
@@ -356,7 +683,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> sampling{true};
   std::thread sampler([&] {
     while (sampling.load()) {
-      const ProcSample s = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+      const ProcSample s = SampleServer();
       if (s.rss_kib > peak_rss.load()) peak_rss.store(s.rss_kib);
       absl::SleepFor(absl::Milliseconds(100));
     }
@@ -365,17 +692,26 @@ int main(int argc, char** argv) {
   auto publisher = herald::v1::Publisher::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_publisher), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  auto stream = publisher->PublishStream(&context);
+  std::unique_ptr<
+      grpc::ClientReaderWriter<herald::v1::PublishRequest, herald::v1::PublishStreamResponse>>
+      stream;
+  std::unique_ptr<NchanPublisher> nchan;
   std::atomic<int64_t> acked{0};
   std::atomic<int64_t> rejected{0};
-  std::thread acks([&] {
-    herald::v1::PublishStreamResponse response;
-    while (stream->Read(&response)) {
-      for (const herald::v1::PublishResult& r : response.results()) {
-        (r.has_ok() ? acked : rejected).fetch_add(1);
+  std::thread acks;
+  if (g_nchan) {
+    nchan = std::make_unique<NchanPublisher>(target);
+  } else {
+    stream = publisher->PublishStream(&context);
+    acks = std::thread([&] {
+      herald::v1::PublishStreamResponse response;
+      while (stream->Read(&response)) {
+        for (const herald::v1::PublishResult& r : response.results()) {
+          (r.has_ok() ? acked : rejected).fetch_add(1);
+        }
       }
-    }
-  });
+    });
+  }
   const double rate = absl::GetFlag(FLAGS_rate);
   const absl::Duration warmup = absl::GetFlag(FLAGS_warmup);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
@@ -383,6 +719,9 @@ int main(int argc, char** argv) {
       static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_payload_bytes) - 40)), 'x');
   const absl::Time start = absl::Now();
   g_measure_from = absl::ToUnixNanos(start + warmup);
+  const absl::Duration window = std::min(absl::GetFlag(FLAGS_window), duration / 2);
+  g_first_until = absl::ToUnixNanos(start + warmup + window);
+  g_last_from = absl::ToUnixNanos(start + warmup + duration - window);
   ProcSample measure_start;
   absl::Time measure_start_time;
   int64_t index = 0;
@@ -394,28 +733,36 @@ int main(int argc, char** argv) {
     if (absl::Time now = absl::Now(); due > now) absl::SleepFor(due - now);
     const bool measuring = due >= start + warmup;
     if (measuring && measured == 0) {
-      measure_start = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+      measure_start = SampleServer();
       measure_start_time = absl::Now();
     }
     const int s = static_cast<int>(index % streams);
-    herald::v1::PublishRequest r;
-    r.set_request_id(static_cast<uint64_t>(index));
-    r.mutable_event()->set_stream(names[static_cast<size_t>(s)]);
-    r.mutable_event()->set_type("load");
-    r.mutable_event()->set_text(
-        absl::StrCat("{\"t\":", NowNanos(), ",\"n\":", index, ",\"p\":\"", padding, "\"}"));
-    if (!stream->Write(r)) break;
+    std::string text =
+        absl::StrCat("{\"t\":", NowNanos(), ",\"n\":", index, ",\"p\":\"", padding, "\"}");
+    if (nchan != nullptr) {
+      (nchan->Publish(names[static_cast<size_t>(s)], text) ? acked : rejected).fetch_add(1);
+    } else {
+      herald::v1::PublishRequest r;
+      r.set_request_id(static_cast<uint64_t>(index));
+      r.mutable_event()->set_stream(names[static_cast<size_t>(s)]);
+      r.mutable_event()->set_type("load");
+      r.mutable_event()->set_text(std::move(text));
+      if (!stream->Write(r)) break;
+    }
     ++index;
     if (measuring) {
       ++measured;
       expected += followers[static_cast<size_t>(s)];
     }
   }
-  const ProcSample measure_end = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+  const ProcSample measure_end = SampleServer();
   const absl::Duration measured_for = absl::Now() - measure_start_time;
-  stream->WritesDone();
-  acks.join();
-  const grpc::Status publish_status = stream->Finish();
+  grpc::Status publish_status;
+  if (stream != nullptr) {
+    stream->WritesDone();
+    acks.join();
+    publish_status = stream->Finish();
+  }
 
   // Let the last deliveries arrive (bounded), then stop.
   auto received = [&] {
@@ -429,22 +776,29 @@ int main(int argc, char** argv) {
   for (auto& r : receivers) r->thread.join();
   sampling = false;
   sampler.join();
-  const ProcSample final_sample = SampleProcess(absl::GetFlag(FLAGS_edge_pid));
+  const ProcSample final_sample = SampleServer();
 
   std::vector<double> l;
+  std::vector<double> first;
+  std::vector<double> last;
   int64_t warmup_events = 0;
   int64_t other_events = 0;
   for (auto& r : receivers) {
     l.insert(l.end(), r->latencies_ms.begin(), r->latencies_ms.end());
+    first.insert(first.end(), r->first_ms.begin(), r->first_ms.end());
+    last.insert(last.end(), r->last_ms.begin(), r->last_ms.end());
     warmup_events += r->warmup_events;
     other_events += r->other_events;
     close(r->epoll_fd);
   }
   for (auto& c : conns) close(c->fd);
   std::sort(l.begin(), l.end());
-  auto pct = [&](double p) {
-    return l.empty() ? 0.0 : l[std::min(l.size() - 1, static_cast<size_t>(p * l.size()))];
+  std::sort(first.begin(), first.end());
+  std::sort(last.begin(), last.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
   };
+  auto pct = [&](double p) { return pct_of(l, p); };
   std::printf(
       "  published %.0f events/s for %s after %s of warm-up, round-robin over %d streams, "
       "%d-byte payloads; %lld measured events, %lld acknowledged in all, %lld rejected (%s)\n",
@@ -472,17 +826,23 @@ int main(int argc, char** argv) {
     from = to;
   }
   std::printf("  histogram (ms): %s\n", histogram.c_str());
+  std::printf(
+      "  over time: events sent in the first %s: p50 %.2f ms, p99 %.2f ms; in the last %s: p50 "
+      "%.2f ms, p99 %.2f ms\n",
+      absl::FormatDuration(window).c_str(), pct_of(first, 0.5), pct_of(first, 0.99),
+      absl::FormatDuration(window).c_str(), pct_of(last, 0.5), pct_of(last, 0.99));
   if (final_sample.rss_kib >= 0) {
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     const double cpu_s =
         static_cast<double>(measure_end.cpu_ticks - measure_start.cpu_ticks) / ticks;
     std::printf(
         "  edge: peak RSS %.1f MB while publishing (sampled every 100 ms), kernel high-water "
-        "mark %.1f MB; CPU %.2f s over %s measured (%.0f%% of one core)\n",
+        "mark %.1f MB; CPU %.2f s over %s measured (%.0f%% of one core), %.2f us per delivery\n",
         static_cast<double>(peak_rss.load()) / 1024,
         static_cast<double>(final_sample.hwm_kib) / 1024, cpu_s,
         absl::FormatDuration(measured_for).c_str(),
-        100.0 * cpu_s / absl::ToDoubleSeconds(measured_for));
+        100.0 * cpu_s / absl::ToDoubleSeconds(measured_for),
+        expected > 0 ? cpu_s * 1e6 / static_cast<double>(expected) : 0.0);
   }
   rusage self{};
   getrusage(RUSAGE_SELF, &self);
