@@ -13,16 +13,15 @@ void InitProcess(int argc, char** argv, absl::string_view component, absl::strin
   InitLogging(component);
 }
 
-absl::StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions options,
-                                                        Registry& metrics) {
+absl::StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions options, Registry& metrics) {
   absl::StatusOr<GrpcServer> grpc =
       StartGrpcServer(options.grpc_address, options.services, options.configure);
   if (!grpc.ok()) return grpc.status();
   grpc->service_names = options.health_names;
   std::unique_ptr<Service> service(new Service(std::move(options), std::move(*grpc)));
   Service* self = service.get();
-  absl::StatusOr<std::unique_ptr<AdminHttpServer>> http = AdminHttpServer::Start(
-      self->options_.metrics_address, metrics, [self] {
+  absl::StatusOr<std::unique_ptr<AdminHttpServer>> http =
+      AdminHttpServer::Start(self->options_.metrics_address, metrics, [self] {
         return !self->draining_.load() &&
                (self->options_.ready == nullptr || self->options_.ready());
       });
@@ -32,9 +31,9 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions options,
   spdlog::info("{} serving gRPC on port {}, metrics on port {}{}{}", self->options_.name,
                self->grpc_port(), self->metrics_port(), self->options_.detail.empty() ? "" : ", ",
                self->options_.detail);
-  if (absl::Status s =
-          WriteReadyFile(self->options_.ready_file,
-                         {{"grpc_port", self->grpc_port()}, {"metrics_port", self->metrics_port()}});
+  if (absl::Status s = WriteReadyFile(
+          self->options_.ready_file,
+          {{"grpc_port", self->grpc_port()}, {"metrics_port", self->metrics_port()}});
       !s.ok()) {
     spdlog::error("{}", s);
   }
@@ -51,8 +50,7 @@ void Service::FollowReadiness() {
   bool serving = false;
   grpc_.SetServing(false);
   while (!stopped_.load()) {
-    const bool ready =
-        !draining_.load() && (options_.ready == nullptr || options_.ready());
+    const bool ready = !draining_.load() && (options_.ready == nullptr || options_.ready());
     if (ready != serving) {
       grpc_.SetServing(ready);
       serving = ready;

@@ -59,8 +59,7 @@ class Service final {
  public:
   // Starts both servers, then writes the ready file ({"grpc_port",
   // "metrics_port"}). An error names what could not start.
-  static absl::StatusOr<std::unique_ptr<Service>> Start(ServiceOptions options,
-                                                        Registry& metrics);
+  static absl::StatusOr<std::unique_ptr<Service>> Start(ServiceOptions options, Registry& metrics);
   ~Service();  // Stop()
 
   int grpc_port() const { return grpc_.port; }
