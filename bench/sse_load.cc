@@ -78,6 +78,9 @@ ABSL_FLAG(std::string, run_id, "", "Stream name prefix (default: a fresh one per
 ABSL_FLAG(absl::Duration, hold, absl::ZeroDuration(),
           "Once every connection has started, hold them idle this long and report the edge's "
           "RSS per connection");
+ABSL_FLAG(std::string, release_file, "",
+          "With --hold: stop holding as soon as this file exists (a script measuring several "
+          "load processes at once releases them together)");
 ABSL_FLAG(int32_t, storm_behind, 0,
           "Resume storm instead of the paced load: cut every connection, publish this many "
           "events per stream, then reconnect them all at once with their Last-Event-ID and check "
@@ -132,11 +135,13 @@ std::atomic<int> g_closed{0};
 bool g_nchan = false;
 
 // Publishes to Nchan: POST /pub/<channel> on one keep-alive connection,
-// waiting for each answer (at the rates measured here, well under a
-// millisecond each).
+// pipelined (nginx answers in order): a thread reads the answers, so the
+// paced rate holds however long Nchan takes to answer each one.
 class NchanPublisher {
  public:
-  explicit NchanPublisher(const sockaddr_in& target) {
+  NchanPublisher(const sockaddr_in& target, std::atomic<int64_t>& acked,
+                 std::atomic<int64_t>& rejected)
+      : acked_(acked), rejected_(rejected) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ >= 0 && connect(fd_, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) != 0) {
       close(fd_);
@@ -144,47 +149,62 @@ class NchanPublisher {
     }
     int one = 1;
     if (fd_ >= 0) setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd_ >= 0) reader_ = std::thread([this] { ReadAnswers(); });
   }
   ~NchanPublisher() {
+    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+    if (reader_.joinable()) reader_.join();
     if (fd_ >= 0) close(fd_);
   }
-  // True once the answer is 2xx.
   bool Publish(const std::string& channel, const std::string& body) {
     if (fd_ < 0) return false;
     const std::string request = absl::StrCat(
         "POST /pub/", channel, " HTTP/1.1\r\nHost: nchan\r\nContent-Type: text/plain\r\n",
         "Content-Length: ", body.size(), "\r\n\r\n", body);
-    if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size())) {
-      return false;
+    sent_.fetch_add(1);
+    return send(fd_, request.data(), request.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(request.size());
+  }
+  // Waits (up to `timeout`) for the answers to every request sent.
+  void AwaitAnswers(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (acked_.load() + rejected_.load() < sent_.load() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
     }
-    // The answer: a head, then Content-Length bytes.
+  }
+
+ private:
+  void ReadAnswers() {
+    std::string in;
     char buffer[4096];
     while (true) {
-      const size_t end = in_.find("\r\n\r\n");
+      // Each answer: a head, then Content-Length bytes.
+      const size_t end = in.find("\r\n\r\n");
       if (end != std::string::npos) {
-        const std::string head = absl::AsciiStrToLower(in_.substr(0, end));
+        const std::string head = absl::AsciiStrToLower(in.substr(0, end));
         size_t length = 0;
         if (const size_t at = head.find("content-length:"); at != std::string::npos) {
           absl::SimpleAtoi(
               absl::StripAsciiWhitespace(head.substr(at + 15, head.find("\r\n", at) - at - 15)),
               &length);
         }
-        if (in_.size() >= end + 4 + length) {
-          const bool ok = in_.compare(9, 1, "2") == 0;
-          in_.erase(0, end + 4 + length);
-          return ok;
+        if (in.size() >= end + 4 + length) {
+          (in.compare(9, 1, "2") == 0 ? acked_ : rejected_).fetch_add(1);
+          in.erase(0, end + 4 + length);
+          continue;
         }
       }
       const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
-      if (n <= 0) return false;
-      in_.append(buffer, static_cast<size_t>(n));
+      if (n <= 0) return;
+      in.append(buffer, static_cast<size_t>(n));
     }
   }
 
- private:
   int fd_ = -1;
-  std::string in_;
+  std::atomic<int64_t>& acked_;
+  std::atomic<int64_t>& rejected_;
+  std::atomic<int64_t> sent_{0};
+  std::thread reader_;
 };
 
 std::atomic<bool> g_storm{false};
@@ -654,7 +674,12 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_hold) > absl::ZeroDuration()) {
     // Idle: what holding them costs the edge.
-    absl::SleepFor(absl::GetFlag(FLAGS_hold));
+    std::fflush(stdout);
+    const absl::Time until = absl::Now() + absl::GetFlag(FLAGS_hold);
+    const std::string release = absl::GetFlag(FLAGS_release_file);
+    while (absl::Now() < until && (release.empty() || access(release.c_str(), F_OK) != 0)) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
     const ProcSample after = SampleServer();
     std::printf(
         "  idle: %d connections held %s: edge RSS %.1f MB (%.2f KiB per connection over the "
@@ -700,7 +725,7 @@ int main(int argc, char** argv) {
   std::atomic<int64_t> rejected{0};
   std::thread acks;
   if (g_nchan) {
-    nchan = std::make_unique<NchanPublisher>(target);
+    nchan = std::make_unique<NchanPublisher>(target, acked, rejected);
   } else {
     stream = publisher->PublishStream(&context);
     acks = std::thread([&] {
@@ -731,16 +756,18 @@ int main(int argc, char** argv) {
     const absl::Time due = start + absl::Seconds(static_cast<double>(index) / rate);
     if (due - start >= warmup + duration) break;
     if (absl::Time now = absl::Now(); due > now) absl::SleepFor(due - now);
-    const bool measuring = due >= start + warmup;
+    // By when it is actually sent (what the receivers measure by), not when it was due.
+    const int64_t sent_at = NowNanos();
+    const bool measuring = sent_at >= g_measure_from.load();
     if (measuring && measured == 0) {
       measure_start = SampleServer();
       measure_start_time = absl::Now();
     }
     const int s = static_cast<int>(index % streams);
     std::string text =
-        absl::StrCat("{\"t\":", NowNanos(), ",\"n\":", index, ",\"p\":\"", padding, "\"}");
+        absl::StrCat("{\"t\":", sent_at, ",\"n\":", index, ",\"p\":\"", padding, "\"}");
     if (nchan != nullptr) {
-      (nchan->Publish(names[static_cast<size_t>(s)], text) ? acked : rejected).fetch_add(1);
+      if (!nchan->Publish(names[static_cast<size_t>(s)], text)) break;
     } else {
       herald::v1::PublishRequest r;
       r.set_request_id(static_cast<uint64_t>(index));
@@ -758,6 +785,7 @@ int main(int argc, char** argv) {
   const ProcSample measure_end = SampleServer();
   const absl::Duration measured_for = absl::Now() - measure_start_time;
   grpc::Status publish_status;
+  if (nchan != nullptr) nchan->AwaitAnswers(absl::Seconds(10));
   if (stream != nullptr) {
     stream->WritesDone();
     acks.join();

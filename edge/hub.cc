@@ -484,7 +484,10 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     if (!first) continue;
     for (Registration* r : it->second.registrations) {
       r->join[j.partition()] = std::max(r->join[j.partition()], j.next_offset());
-      if (--r->waiting[j.partition()] == 0) JoinKnownLocked(*r, j.partition());
+      if (--r->waiting[j.partition()] == 0) {
+        JoinKnownLocked(*r, j.partition());
+        TrimLocked(*r);
+      }
     }
   }
   std::vector<std::vector<LaneItem>> lanes(loops_.size());
@@ -575,6 +578,17 @@ void Hub::JoinKnownLocked(Registration& r, int32_t partition) {
   MaybeStartLocked(r);
 }
 
+void Hub::TrimLocked(Registration& r) {
+  // Every join known: the bookkeeping is spent (memory an idle connection
+  // would otherwise hold for its life).
+  if (std::all_of(r.waiting.begin(), r.waiting.end(),
+                  [](const auto& w) { return w.second <= 0; })) {
+    r.join.clear();
+    r.waiting.clear();
+    r.has_position.clear();
+  }
+}
+
 void Hub::MaybeStartLocked(Registration& r) {
   if (!r.needs_private || r.private_started) return;
   // Between replicas: wait for the next one rather than fail against the
@@ -601,7 +615,9 @@ void Hub::MaybeStartLocked(Registration& r) {
   catchups_opened_.Increment();
   v1::SubscribeRequest request;
   for (const std::string& s : r.connection->streams()) request.add_streams(s);
-  request.set_cursor(r.cursor);
+  request.set_cursor(std::move(r.cursor));
+  r.cursor.clear();
+  r.cursor.shrink_to_fit();
   request.set_rewind(r.rewind);
   request.set_max_batch_bytes(kCatchUpBatchBytes);
   auto* catch_up = new PrivateSubscription(*this, stub_, r.connection, std::move(request));
@@ -696,6 +712,7 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   for (int32_t p : connection->Partitions()) {
     if (r.waiting[p] == 0) JoinKnownLocked(r, p);
   }
+  TrimLocked(r);
   MaybeStartLocked(r);
   if (watch.watch().streams_size() > 0) Enqueue(std::move(watch));
   return connection;

@@ -152,6 +152,8 @@ class Hub final {
   void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeStartLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lets go of the join bookkeeping once every join is known.
+  void TrimLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(v1::AttachRequest request);
   // Work for one event loop: shared events and resets, each for some of the
   // loop's connections, in feed order.

@@ -30,7 +30,6 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -89,6 +88,39 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
     const char* data;
     size_t size;
   };
+  // A FIFO of segments that costs nothing while empty (std::deque allocates
+  // its first block up front: 600 bytes for every idle connection).
+  class Segments {
+   public:
+    bool empty() const { return head_ == items_.size(); }
+    Segment& front() { return items_[head_]; }
+    void push_back(Segment s) { items_.push_back(std::move(s)); }
+    void pop_front() {
+      items_[head_++].owner.reset();
+      if (empty()) {
+        clear();
+      } else if (head_ >= 32 && head_ * 2 >= items_.size()) {
+        items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+    }
+    void clear() {
+      if (items_.capacity() > 16) {
+        std::vector<Segment>().swap(items_);  // a burst's room goes back
+      } else {
+        items_.clear();
+      }
+      head_ = 0;
+    }
+    std::vector<Segment>::iterator begin() {
+      return items_.begin() + static_cast<std::ptrdiff_t>(head_);
+    }
+    std::vector<Segment>::iterator end() { return items_.end(); }
+
+   private:
+    std::vector<Segment> items_;
+    size_t head_ = 0;
+  };
   bool SendLocked(Segment segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a flush: waits for the socket if bytes remain, shuts it down if it
   // is ending and nothing remains; true if drained callbacks are due.
@@ -106,7 +138,7 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   EventLoop& loop_;
   WriterStats& stats_;
   mutable absl::Mutex mu_;
-  std::deque<Segment> pending_ ABSL_GUARDED_BY(mu_);
+  Segments pending_ ABSL_GUARDED_BY(mu_);
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;    // for EPOLLOUT
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // for the end of the round
