@@ -47,14 +47,16 @@ TEST_F(ExpiryTimersTest, ExpiresInDeadlineOrderAndSkipsConnectionsAlreadyGone) {
   auto early = NewConnection("early");
   auto gone = NewConnection("gone");
   auto middle = NewConnection("middle");
-  timers_.Add(now + absl::Milliseconds(300), late);
-  timers_.Add(now + absl::Milliseconds(200), gone);
-  timers_.Add(now + absl::Milliseconds(100), middle);
-  timers_.Add(now + absl::Milliseconds(20), early);  // a new earliest deadline wakes the thread
-  gone.reset();                                      // the stream ended first
+  // Every deadline is at least 500 ms away, so that a slow machine (a
+  // sanitizer build) adds them all before the first is due.
+  timers_.Add(now + absl::Milliseconds(800), late);
+  timers_.Add(now + absl::Milliseconds(700), gone);
+  timers_.Add(now + absl::Milliseconds(600), middle);
+  timers_.Add(now + absl::Milliseconds(500), early);  // a new earliest deadline wakes the thread
+  gone.reset();                                       // the stream ended first
   ASSERT_TRUE(AwaitExpired(3));
   EXPECT_EQ(Expired(), (std::vector<std::string>{"early", "middle", "late"}));
-  EXPECT_GE(absl::Now() - now, absl::Milliseconds(300)) << "expired before its deadline";
+  EXPECT_GE(absl::Now() - now, absl::Milliseconds(800)) << "expired before its deadline";
 }
 
 TEST_F(ExpiryTimersTest, AFarDeadlineDoesNotExpireAndEntriesOfEndedStreamsArePurged) {

@@ -17,13 +17,16 @@ Pump::~Pump() {
   store_.Poke();  // wakes the waker
   waker_.join();
   for (std::thread& t : workers_) t.join();
-  // Waiting tasks: let go of them (their calls are over: the server stopped).
-  std::vector<Task*> waiting;
+  // What is left (waiting, or queued by the waker after the workers left):
+  // let go of it; the calls are over, the server stopped before the pump.
+  std::vector<Task*> left;
   {
     absl::MutexLock lock(&mu_);
-    waiting.swap(waiting_);
+    left.swap(waiting_);
+    left.insert(left.end(), queue_.begin(), queue_.end());
+    queue_.clear();
   }
-  for (Task* t : waiting) t->Unref();
+  for (Task* t : left) t->Unref();
 }
 
 void Pump::Schedule(Task* task) {
