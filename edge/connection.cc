@@ -46,8 +46,6 @@ Connection::Connection(std::string epoch, std::vector<std::string> streams, int3
   for (int32_t p : Partitions()) parts_[p];
 }
 
-std::vector<int32_t> Connection::Partitions() const { return partitions_; }
-
 std::vector<std::string> Connection::StreamsIn(int32_t partition) const {
   std::vector<std::string> out;
   for (const std::string& s : streams_) {

@@ -140,7 +140,7 @@ class Connection final {
 
   const std::vector<std::string>& streams() const { return streams_; }
   // The partitions of the connection's streams (each stream's candidates).
-  std::vector<int32_t> Partitions() const;
+  const std::vector<int32_t>& Partitions() const { return partitions_; }
   // The connection's streams in `partition`.
   std::vector<std::string> StreamsIn(int32_t partition) const;
 

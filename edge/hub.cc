@@ -262,14 +262,17 @@ size_t Hub::CancelCatchUps(absl::FunctionRef<bool(const PrivateSubscription&)> w
 }
 
 void Hub::Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub) {
+  bool queued;
   {
     absl::MutexLock lock(&catchups_mu_);
     catchups_.erase(catch_up);
     retired_stubs_.push_back(std::move(stub));
+    queued = !queued_catchups_.empty();
   }
   // A slot is free: the next queued catch-up starts, on a loop's thread (this
-  // is a gRPC callback, which must not take the hub's lock).
-  loops_[0]->PostCallbacks({[this] { StartQueuedCatchUps(); }});
+  // is a gRPC callback, which must not take the hub's lock). Nothing queued,
+  // nothing to post: most catch-ups end without taking the hub's lock.
+  if (queued) loops_[0]->PostCallbacks({[this] { StartQueuedCatchUps(); }});
 }
 
 void Hub::StartQueuedCatchUps() {
