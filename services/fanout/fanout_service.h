@@ -1,13 +1,13 @@
 // FanoutService: herald.v1.Fanout over the EventStore and Kafka.
 //
-// Subscribe runs on gRPC's callback API: a call has no thread of its own;
-// the pump's few threads (pump.h, `subscribe_threads`) move every call
-// forward, so thousands of browsers resuming through their edges at once
-// cost the fanout memory, not thousands of threads. A slow subscriber is held
+// Subscribe and Attach run on gRPC's callback API: a call has no thread of
+// its own; the pump's few threads (pump.h, `subscribe_threads`) move every
+// call forward, so thousands of browsers resuming through their edges at once
+// cost the fanout memory, not thousands of threads. A slow client is held
 // back by gRPC flow control (one response in flight per call: its session
 // just stops advancing, and falls back to Kafka replay if the rings move past
-// it). Attach uses the synchronous API (a thread for the call and one for
-// its reads): its callers are edges, a few per replica.
+// it). An Attach call reads an edge's next watch request only once the last
+// one is applied, so requests wait in flow control, not in the fanout.
 //
 // Cursor checks at Subscribe: malformed -> Reset "malformed", another epoch ->
 // Reset "epoch", a position beyond the partition's end (the topic was
@@ -46,22 +46,29 @@ struct FanoutOptions {
   int subscribe_threads = 4;
 };
 
-class FanoutService final : public v1::Fanout::WithCallbackMethod_Subscribe<v1::Fanout::Service> {
+class FanoutService final : public v1::Fanout::WithCallbackMethod_Subscribe<
+                                v1::Fanout::WithCallbackMethod_Attach<v1::Fanout::Service>> {
  public:
   FanoutService(EventStore& store, ReaderFactory readers, broker::TopicInfo topic,
                 FanoutOptions options, common::Registry& metrics);
 
   grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
       grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
-  grpc::Status Attach(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>* stream) override;
+  grpc::ServerBidiReactor<v1::AttachRequest, v1::AttachResponse>* Attach(
+      grpc::CallbackServerContext* context) override;
 
   // Makes every call in progress end with UNAVAILABLE so clients reconnect elsewhere.
   void Shutdown();
 
  private:
-  class SubscribeCall;
+  class SubscribeCall;  // fanout_service.cc
+  class AttachCall;     // attach_call.cc
+  // Applies an edge's watch or unwatch to its session; resets and joins to
+  // send go to `resets` and `joined`. A refused request's status (the call
+  // ends with it).
+  grpc::Status ApplyAttachRequest(Session& session, const v1::AttachRequest& request,
+                                  std::vector<v1::Reset>& resets,
+                                  std::vector<v1::StreamJoined>& joined);
   // A Subscribe call's start: its streams, the resets to send first, its
   // session, its response size. `refused` is set for a request that is
   // wrong (the call ends with it); other errors are Kafka's.
