@@ -193,9 +193,13 @@ void Connection::OnPrivateEvents(const v1::EventBatch& batch) {
     if (!preamble_sent_) break;  // a subscription always sends its cursor first
     if (it == parts_.end() || it->second.live) continue;
     if (it->second.position != kUnknown && e.position().offset() < it->second.position) continue;
-    SendLocked(RenderEventBody(
-                   e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text()),
-               e.position().partition(), e.position().offset());
+    if (options_.bodies != nullptr) {
+      SendLocked(*options_.bodies->Body(epoch_, e), e.position().partition(),
+                 e.position().offset());
+    } else {
+      SendLocked(RenderEventBody(e.type(), e.text()), e.position().partition(),
+                 e.position().offset());
+    }
   }
   absl::StatusOr<common::Cursor> c = common::DecodeCursor(batch.cursor());
   if (!c.ok()) return;

@@ -30,9 +30,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "event_bodies.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.pb.h"
-#include "payload.h"
 
 namespace herald::edge {
 
@@ -126,8 +126,9 @@ struct ConnectionOptions {
   size_t max_handover_bytes = 64 * 1024;
   // The SSE retry: hint sent first.
   int64_t retry_ms = 2000;
-  // Renders private catch-up events (null: payloads as text).
-  const PayloadRenderer* renderer = nullptr;
+  // Renders private catch-up events once for every connection (null: each
+  // connection renders its own, payloads as text).
+  EventBodies* bodies = nullptr;
   ConnectionMetrics metrics;
 };
 

@@ -64,6 +64,8 @@ namespace herald::edge {
 struct EdgeOptions {
   std::string address = "0.0.0.0:8080";
   int threads = 2;
+  // Connections waiting to be accepted (the kernel caps it at somaxconn).
+  int listen_backlog = 4096;
   size_t max_connections = 19'000;
   size_t max_connections_per_ip = 19'000;
   RequestLimits request;

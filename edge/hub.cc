@@ -1,6 +1,7 @@
 #include "hub.h"
 
 #include "absl/strings/str_cat.h"
+#include "catch_up.h"
 #include "grpcpp/grpcpp.h"
 #include "herald/common/cursor.h"
 #include "herald/common/logging.h"
@@ -8,126 +9,6 @@
 #include "sse.h"
 
 namespace herald::edge {
-namespace {
-
-// Catch-up responses stay well below a connection's queued-bytes bound.
-constexpr uint32_t kCatchUpBatchBytes = 32 * 1024;
-
-// A watch of `stream` continuing from where `feed` is in each of its
-// candidate partitions (one missing from `feed`: from live). The murmur2
-// partition's position also goes in the field fanouts read before streams had
-// several partitions.
-void SetStart(v1::StreamStart& start, const std::string& stream,
-              const std::vector<int32_t>& partitions, const std::map<int32_t, int64_t>& feed,
-              int32_t partition_count) {
-  start.set_stream(stream);
-  const int32_t home = common::PartitionForKey(stream, partition_count);
-  for (int32_t p : partitions) {
-    auto f = feed.find(p);
-    if (f == feed.end()) continue;
-    (*start.mutable_next_offsets())[p] = f->second;
-    if (p == home) start.set_next_offset(f->second);
-  }
-}
-
-}  // namespace
-
-// A connection's own Fanout.Subscribe, from its cursor or rewind, until the
-// connection has caught up with the shared feed. Callback API: nothing blocks.
-// A catch-up that fails closes the connection (the browser resumes from its
-// cursor).
-//
-// Lifetime: gRPC holds one reference until OnDone, the hub's watchdog one
-// while it cancels; the last one deletes. A hold, added before the call
-// starts and removed once no read will follow, keeps the call open while the
-// catch-up waits for its browser to drain: the parked callback then starts a
-// read on a live call even if the fanout ended it meanwhile (the read fails
-// and OnDone follows).
-class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
- public:
-  PrivateSubscription(Hub& hub, std::shared_ptr<v1::Fanout::Stub> stub,
-                      std::shared_ptr<Connection> conn, v1::SubscribeRequest request)
-      : hub_(hub),
-        stub_key_(stub.get()),
-        stub_(std::move(stub)),
-        connection_(std::move(conn)),
-        request_(std::move(request)) {}
-
-  // Call once the hub knows the catch-up (Cancel may come at once).
-  void Begin() {
-    stub_->async()->Subscribe(&context_, &request_, this);
-    AddHold();
-    Read();
-    StartCall();
-  }
-
-  // Which session's replica this catch-up reads (an identity, never dereferenced).
-  const v1::Fanout::Stub* stub() const { return stub_key_; }
-  // Whether a read has been waiting since before `before`.
-  bool StalledSince(absl::Time before) const {
-    const int64_t since = reading_since_.load();
-    return since != 0 && since < absl::ToUnixNanos(before);
-  }
-  void Ref() { refs_.fetch_add(1); }
-  void Unref() {
-    if (refs_.fetch_sub(1) == 1) delete this;
-  }
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    reading_since_.store(0);
-    if (!ok) {  // OnDone follows
-      RemoveHold();
-      return;
-    }
-    if (response_.has_reset()) {
-      connection_->OnReset(response_.reset());
-    } else if (response_.has_cursor()) {
-      absl::StatusOr<common::Cursor> c = common::DecodeCursor(response_.cursor());
-      if (c.ok()) connection_->OnPrivateCursor(c->next);
-    } else if (response_.has_batch()) {
-      connection_->OnPrivateEvents(response_.batch());
-    }
-    if (connection_->Closed() || !connection_->CatchingUp()) {
-      context_.TryCancel();
-      RemoveHold();
-      return;
-    }
-    // Read the next batch only once the browser has taken this one: the
-    // fanout waits on gRPC flow control, and nothing piles up here.
-    connection_->WhenDrained([this] { Read(); });
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    if (connection_->CatchingUp() && !connection_->Closed()) {
-      spdlog::info("catch-up ended before the hand-over ({}); closing the connection",
-                   status.error_message());
-      connection_->Close();
-    }
-    // The connection's last reference may go here, and with it a writer of
-    // the HTTP server's: before the hub may finish stopping. The stub (and
-    // its channel, whose callback thread this is) goes to the hub.
-    connection_.reset();
-    hub_.Forget(this, std::move(stub_));
-    Unref();
-  }
-
- private:
-  void Read() {
-    reading_since_.store(absl::ToUnixNanos(absl::Now()));
-    StartRead(&response_);
-  }
-
-  Hub& hub_;
-  const v1::Fanout::Stub* const stub_key_;
-  std::shared_ptr<v1::Fanout::Stub> stub_;
-  std::shared_ptr<Connection> connection_;
-  v1::SubscribeRequest request_;
-  v1::SubscribeResponse response_;
-  grpc::ClientContext context_;
-  std::atomic<int> refs_{1};
-  std::atomic<int64_t> reading_since_{0};
-};
 
 Hub::Hub(HubOptions options, common::Registry& metrics)
     : options_(std::move(options)),
@@ -143,12 +24,24 @@ Hub::Hub(HubOptions options, common::Registry& metrics)
           common::LatencyBuckets())),
       catchups_opened_(metrics.AddCounter("herald_edge_catchups_total",
                                           "Private subscriptions opened for resuming browsers")),
+      catchups_shared_(metrics.AddCounter(
+          "herald_edge_catchups_shared_total",
+          "Resuming browsers that joined a running catch-up of the same streams from nearby "
+          "positions instead of opening their own")),
       catchups_queued_(
           metrics.AddGauge("herald_edge_catchups_queued",
                            "Catch-ups waiting for a slot (at --max_catchups running at once)")),
       upstream_timeouts_(metrics.AddCounter(
           "herald_edge_upstream_timeouts_total",
-          "Attach streams and catch-ups dropped because the fanout sent nothing in time")) {
+          "Attach streams and catch-ups dropped because the fanout sent nothing in time")),
+      bodies_({.renderer = options_.renderer}) {
+  metrics.AddCollector("herald_edge_event_bodies_total",
+                       "Event bodies rendered, and handed out again without rendering (catch-ups "
+                       "sending events already rendered), by how",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({{"how", "rendered"}}, static_cast<double>(bodies_.rendered()));
+                         emit({{"how", "reused"}}, static_cast<double>(bodies_.reused()));
+                       });
   for (int i = 0; i < std::max(1, options_.delivery_threads); ++i) {
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     if (!loop.ok()) {
@@ -206,93 +99,7 @@ void Hub::Stop() {
   for (auto& loop : loops_) loop->Drain();
   absl::MutexLock lock(&mu_);
   registrations_.clear();
-  streams_.clear();
-  watched_.clear();
-}
-
-void Hub::Watchdog() {
-  const absl::Duration tick = std::min(absl::Milliseconds(250), options_.upstream_timeout / 4);
-  while (!stopping_.load()) {
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(tick));
-    const absl::Time before = absl::Now() - options_.upstream_timeout;
-    {
-      absl::MutexLock lock(&mu_);
-      const int64_t since = reading_since_.load();
-      if (context_ != nullptr && since != 0 && since < absl::ToUnixNanos(before)) {
-        spdlog::warn("fanout {} sent nothing for {}: dropping it", address_,
-                     absl::FormatDuration(absl::Now() - absl::FromUnixNanos(since)));
-        upstream_timeouts_.Increment();
-        reading_since_.store(0);
-        attached_ = false;  // not ready from now on, not only once the read returns
-        upstream_connected_.Set(0);
-        context_->TryCancel();
-      }
-    }
-    std::vector<std::shared_ptr<v1::Fanout::Stub>> retired;
-    {
-      absl::MutexLock lock(&catchups_mu_);
-      retired.swap(retired_stubs_);  // let go at the end of this round, on this thread
-    }
-    const size_t stalled =
-        CancelCatchUps([&](const PrivateSubscription& c) { return c.StalledSince(before); });
-    if (stalled > 0) {
-      spdlog::warn("{} catch-up(s) got nothing from their fanout for {}: ending them", stalled,
-                   absl::FormatDuration(options_.upstream_timeout));
-      upstream_timeouts_.Increment(static_cast<double>(stalled));
-    }
-  }
-}
-
-size_t Hub::CancelCatchUps(absl::FunctionRef<bool(const PrivateSubscription&)> which) {
-  std::vector<PrivateSubscription*> victims;
-  {
-    absl::MutexLock lock(&catchups_mu_);
-    for (PrivateSubscription* c : catchups_) {
-      if (!which(*c)) continue;
-      c->Ref();
-      victims.push_back(c);
-    }
-  }
-  // Outside the lock: a cancel may run the call's callbacks right here.
-  for (PrivateSubscription* c : victims) {
-    c->Cancel();
-    c->Unref();
-  }
-  return victims.size();
-}
-
-void Hub::Forget(PrivateSubscription* catch_up, std::shared_ptr<v1::Fanout::Stub> stub) {
-  bool queued;
-  {
-    absl::MutexLock lock(&catchups_mu_);
-    catchups_.erase(catch_up);
-    retired_stubs_.push_back(std::move(stub));
-    queued = !queued_catchups_.empty();
-  }
-  // A slot is free: the next queued catch-up starts, on a loop's thread (this
-  // is a gRPC callback, which must not take the hub's lock). Nothing queued,
-  // nothing to post: most catch-ups end without taking the hub's lock.
-  if (queued) loops_[0]->PostCallbacks({[this] { StartQueuedCatchUps(); }});
-}
-
-void Hub::StartQueuedCatchUps() {
-  if (stopping_.load()) return;
-  absl::MutexLock lock(&mu_);
-  while (true) {
-    std::shared_ptr<Connection> connection;
-    {
-      absl::MutexLock catchups_lock(&catchups_mu_);
-      if (queued_catchups_.empty() || catchups_.size() >= options_.max_catchups) break;
-      connection = queued_catchups_.front().lock();
-      queued_catchups_.pop_front();
-      catchups_queued_.Set(static_cast<double>(queued_catchups_.size()));
-    }
-    if (connection == nullptr) continue;  // gone while it waited
-    auto it = registrations_.find(connection.get());
-    if (it == registrations_.end() || it->second->connection != connection) continue;
-    it->second->queued = false;
-    MaybeStartLocked(*it->second);
-  }
+  watches_.Clear();
 }
 
 bool Hub::Ready() const {
@@ -302,7 +109,7 @@ bool Hub::Ready() const {
 
 bool Hub::Serving() const {
   absl::MutexLock lock(&mu_);
-  return partitions_ > 0;
+  return watches_.partitions() > 0;
 }
 
 bool Hub::AwaitReady(absl::Duration timeout) const {
@@ -318,124 +125,7 @@ std::string Hub::Epoch() const {
 
 int32_t Hub::Partitions() const {
   absl::MutexLock lock(&mu_);
-  return partitions_;
-}
-
-void Hub::Run() {
-  absl::Duration backoff = absl::Milliseconds(100);
-  size_t next = 0;
-  while (!stopping_.load()) {
-    const std::string address = options_.fanouts[next % options_.fanouts.size()];
-    ++next;
-    if (Session(address)) backoff = absl::Milliseconds(100);
-    if (stopping_.load()) break;
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
-    backoff = std::min(backoff * 2, options_.max_backoff);
-  }
-}
-
-bool Hub::Session(const std::string& address) {
-  // Keepalive pings notice a dead TCP peer; the fanout allows one every 10 s
-  // (common/grpc_server.cc). The edge sends little data of its own, so pings
-  // must not wait for it.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15'000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  auto stub = std::shared_ptr<v1::Fanout::Stub>(v1::Fanout::NewStub(channel));
-  grpc::ClientContext context;
-  {
-    // The watchdog may cancel the call while it starts (a hung replica
-    // accepts TCP connections and answers nothing); a cancel before the call
-    // exists applies once it does.
-    absl::MutexLock lock(&mu_);
-    if (stopping_.load()) return false;
-    context_ = &context;
-    address_ = address;
-    reading_since_.store(absl::ToUnixNanos(absl::Now()));
-  }
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>> stream =
-      stub->Attach(&context);
-  {
-    absl::MutexLock lock(&mu_);
-    stub_ = stub;
-    {
-      absl::MutexLock stream_lock(&stream_mu_);
-      stream_ = stream.get();
-    }
-    // The old session's acknowledgements will never come.
-    stale_joins_.clear();
-    // Every stream is watched again once the replica has said which topic it
-    // serves (OnResponse): positions go only to a replica of the same epoch.
-    rewatch_ = true;
-    absl::MutexLock queue_lock(&queue_mu_);
-    queue_.clear();
-  }
-  upstream_reconnects_.Increment();
-  bool attached = false;
-  v1::AttachResponse response;
-  for (;;) {
-    reading_since_.store(absl::ToUnixNanos(absl::Now()));
-    if (!stream->Read(&response)) break;
-    reading_since_.store(0);
-    absl::MutexLock lock(&mu_);
-    if (!attached) {
-      spdlog::info("attached to fanout {}", address);
-      upstream_connected_.Set(1);
-    }
-    attached = true;
-    OnResponse(response);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    attached_ = false;
-    context_ = nullptr;
-    reading_since_.store(0);
-  }
-  upstream_connected_.Set(0);
-  context.TryCancel();  // unblocks a write in progress
-  // Catch-ups on this replica end too (a hung one would hold them forever):
-  // their browsers resume from their cursors on the next.
-  CancelCatchUps([&](const PrivateSubscription& c) { return c.stub() == stub.get(); });
-  {
-    // The writer holds stream_mu_ while writing: once we have it, no write is
-    // in progress and none will use this stream.
-    absl::MutexLock lock(&stream_mu_);
-    stream_ = nullptr;
-  }
-  grpc::Status status = stream->Finish();
-  if (!stopping_.load()) {
-    spdlog::warn("fanout {} stream ended: {} {}", address, static_cast<int>(status.error_code()),
-                 status.error_message());
-  }
-  return attached;
-}
-
-void Hub::WriterLoop() {
-  while (!stopping_.load()) {
-    v1::AttachRequest request;
-    {
-      absl::MutexLock lock(&queue_mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-        return stopping_.load() || !queue_.empty();
-      };
-      queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
-      if (queue_.empty()) continue;
-      request = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    // Without a stream the request is dropped: the next session re-watches
-    // every stream in full.
-    absl::MutexLock lock(&stream_mu_);
-    if (stream_ != nullptr) stream_->Write(request);
-  }
-}
-
-void Hub::Enqueue(v1::AttachRequest request) {
-  absl::MutexLock lock(&queue_mu_);
-  queue_.push_back(std::move(request));
+  return watches_.partitions();
 }
 
 void Hub::OnResponse(const v1::AttachResponse& response) {
@@ -447,59 +137,38 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       spdlog::error("fanout epoch changed from {} to {} ({} partitions): closing every connection",
                     epoch_, response.epoch(), response.partitions());
       for (auto& [conn, reg] : registrations_) reg->connection->Close();
-      feed_.clear();
+      watches_.ForgetFeed();
     }
-    const bool repartitioned = partitions_ != response.partitions();
     epoch_ = response.epoch();
-    partitions_ = response.partitions();
+    bodies_.SetEpoch(epoch_);
+    // Another partition count: streams live in other partitions now (their
+    // connections are closing).
+    watches_.SetPartitions(response.partitions());
     attached_ = true;
-    if (repartitioned) {
-      // Streams live in other partitions now; their connections are closing.
-      watched_.clear();
-      for (auto& [name, entry] : streams_) {
-        entry.partitions = common::CandidatePartitions(name, partitions_);
-        entry.join.clear();
-        for (int32_t p : entry.partitions) ++watched_[p];
-      }
-    }
     if (rewatch_) {
       // Every stream again, each partition from where the feed is: the new
       // replica continues it exactly.
       rewatch_ = false;
       v1::AttachRequest watch;
-      for (const auto& [name, entry] : streams_) {
-        SetStart(*watch.mutable_watch()->add_streams(), name, entry.partitions, feed_, partitions_);
-      }
+      watches_.Rewatch(*watch.mutable_watch());
       if (watch.watch().streams_size() > 0) Enqueue(std::move(watch));
     }
     // Catch-ups that waited for a replica start now.
     for (auto& [conn, r] : registrations_) MaybeStartLocked(*r);
   }
   for (const v1::StreamJoined& j : response.joined()) {
-    if (auto stale = stale_joins_.find(j.stream()); stale != stale_joins_.end()) {
-      if (--stale->second == 0) stale_joins_.erase(stale);
-      continue;
-    }
-    auto it = streams_.find(j.stream());
-    if (it == streams_.end()) continue;
-    auto [join, first] = it->second.join.try_emplace(j.partition(), j.next_offset());
-    join->second = std::max(join->second, j.next_offset());
-    if (!first) continue;
-    for (Registration* r : it->second.registrations) {
-      r->join[j.partition()] = std::max(r->join[j.partition()], j.next_offset());
-      if (--r->waiting[j.partition()] == 0) {
-        JoinKnownLocked(*r, j.partition());
-        TrimLocked(*r);
-      }
-    }
+    watches_.Joined(j, [this](WatchTable::Member& m, int32_t partition, int64_t handover) {
+      mu_.AssertHeld();
+      JoinKnownLocked(static_cast<Registration&>(m), partition, handover);
+    });
   }
   std::vector<std::vector<LaneItem>> lanes(loops_.size());
   for (const v1::Reset& reset : response.resets()) {
     auto shared = std::make_shared<const v1::Reset>(reset);
     for (const std::string& s : reset.streams()) {
-      auto it = streams_.find(s);
-      if (it == streams_.end()) continue;
-      AddLaneItem(lanes, it->second.registrations, nullptr, shared);
+      if (const WatchTable::Members* members = watches_.MembersOf(s)) {
+        AddLaneItem(lanes, *members, nullptr, shared);
+      }
     }
   }
   const absl::Time now = absl::Now();
@@ -514,24 +183,21 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
       }
     }
     const int32_t p = e.position().partition();
-    int64_t& feed = feed_[p];
-    feed = std::max(feed, e.position().offset() + 1);
-    auto it = streams_.find(e.stream());
-    if (it == streams_.end() || it->second.registrations.empty()) continue;
+    watches_.Advance(p, e.position().offset() + 1);
+    const WatchTable::Members* members = watches_.MembersOf(e.stream());
+    if (members == nullptr) continue;
     // Where the feed is right after this event: live connections at it send
     // one block per group (see Connection::OnShared).
     auto snapshot = std::make_shared<FeedSnapshot>();
     snapshot->epoch = epoch_;
-    snapshot->next.assign(static_cast<size_t>(std::max(partitions_, 0)), -1);
-    for (const auto& [q, next] : feed_) {
-      if (q >= 0 && q < partitions_) snapshot->next[static_cast<size_t>(q)] = next;
+    const int32_t partitions = watches_.partitions();
+    snapshot->next.assign(static_cast<size_t>(std::max(partitions, 0)), -1);
+    for (const auto& [q, next] : watches_.feed()) {
+      if (q >= 0 && q < partitions) snapshot->next[static_cast<size_t>(q)] = next;
     }
     auto shared = std::make_shared<const SharedEvent>(SharedEvent{
-        e.stream(), p, e.position().offset(),
-        std::make_shared<const std::string>(RenderEventBody(
-            e.type(), options_.renderer != nullptr ? options_.renderer->Data(e) : e.text())),
-        std::move(snapshot)});
-    AddLaneItem(lanes, it->second.registrations, std::move(shared), nullptr);
+        e.stream(), p, e.position().offset(), bodies_.Body(epoch_, e), std::move(snapshot)});
+    AddLaneItem(lanes, *members, std::move(shared), nullptr);
   }
   for (size_t lane = 0; lane < lanes.size(); ++lane) {
     if (lanes[lane].empty()) continue;
@@ -549,17 +215,16 @@ void Hub::OnResponse(const v1::AttachResponse& response) {
     });
   }
   for (const v1::PartitionProgress& progress : response.progress()) {
-    int64_t& feed = feed_[progress.partition()];
-    feed = std::max(feed, progress.next_offset());
+    watches_.Advance(progress.partition(), progress.next_offset());
   }
 }
 
-void Hub::AddLaneItem(std::vector<std::vector<LaneItem>>& lanes,
-                      const std::vector<Registration*>& regs,
+void Hub::AddLaneItem(std::vector<std::vector<LaneItem>>& lanes, const WatchTable::Members& members,
                       std::shared_ptr<const SharedEvent> event,
                       std::shared_ptr<const v1::Reset> reset) {
   std::vector<LaneItem*> items(lanes.size(), nullptr);
-  for (Registration* r : regs) {
+  for (WatchTable::Member* m : members) {
+    const Registration* r = static_cast<Registration*>(m);
     LaneItem*& item = items[static_cast<size_t>(r->lane)];
     if (item == nullptr) {
       item = &lanes[static_cast<size_t>(r->lane)].emplace_back();
@@ -570,65 +235,16 @@ void Hub::AddLaneItem(std::vector<std::vector<LaneItem>>& lanes,
   }
 }
 
-void Hub::JoinKnownLocked(Registration& r, int32_t partition) {
-  const int64_t join = r.join[partition];
-  r.connection->SetJoin(partition, join);
+void Hub::JoinKnownLocked(Registration& r, int32_t partition, int64_t handover) {
+  r.connection->SetJoin(partition, handover);
   // A fresh connection (or a partition its cursor does not name) starts live
   // right at the hand-over point.
-  if (r.fresh || !r.has_position.contains(partition)) {
-    if (r.rewind == 0) r.connection->SetPosition(partition, join);
-  }
+  auto it = std::find(r.named.begin(), r.named.end(), partition);
+  const bool named = it != r.named.end();
+  if (named) r.named.erase(it);
+  if (r.named.empty()) std::vector<int32_t>().swap(r.named);
+  if ((r.fresh || !named) && r.rewind == 0) r.connection->SetPosition(partition, handover);
   MaybeStartLocked(r);
-}
-
-void Hub::TrimLocked(Registration& r) {
-  // Every join known: the bookkeeping is spent (memory an idle connection
-  // would otherwise hold for its life).
-  if (std::all_of(r.waiting.begin(), r.waiting.end(),
-                  [](const auto& w) { return w.second <= 0; })) {
-    r.join.clear();
-    r.waiting.clear();
-    r.has_position.clear();
-  }
-}
-
-void Hub::MaybeStartLocked(Registration& r) {
-  if (!r.needs_private || r.private_started) return;
-  // Between replicas: wait for the next one rather than fail against the
-  // last (the first response of the next session calls this again).
-  if (!attached_) return;
-  // A resume starts its catch-up once its start cursor is out; a rewind's
-  // start comes from the catch-up itself.
-  if (r.rewind == 0 && !r.connection->Started()) return;
-  if (r.rewind == 0 && !r.connection->CatchingUp()) return;
-  {
-    // At the cap, the catch-up waits its turn (StartQueuedCatchUps) rather
-    // than being refused: its browser holds its connection meanwhile.
-    absl::MutexLock lock(&catchups_mu_);
-    if (catchups_.size() >= options_.max_catchups) {
-      if (!r.queued) {
-        r.queued = true;
-        queued_catchups_.push_back(r.connection);
-        catchups_queued_.Set(static_cast<double>(queued_catchups_.size()));
-      }
-      return;
-    }
-  }
-  r.private_started = true;
-  catchups_opened_.Increment();
-  v1::SubscribeRequest request;
-  for (const std::string& s : r.connection->streams()) request.add_streams(s);
-  request.set_cursor(std::move(r.cursor));
-  r.cursor.clear();
-  r.cursor.shrink_to_fit();
-  request.set_rewind(r.rewind);
-  request.set_max_batch_bytes(kCatchUpBatchBytes);
-  auto* catch_up = new PrivateSubscription(*this, stub_, r.connection, std::move(request));
-  {
-    absl::MutexLock lock(&catchups_mu_);
-    catchups_.insert(catch_up);
-  }
-  catch_up->Begin();
 }
 
 int Hub::PickLoop() {
@@ -642,14 +258,13 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   if (stopping_.load()) return absl::UnavailableError("this edge is stopping");
   // During a failover (attached before, not now) the connection is taken:
   // its streams are watched on the next replica with the rest.
-  if (partitions_ == 0 || stub_ == nullptr) {
+  if (watches_.partitions() == 0 || stub_ == nullptr) {
     return absl::UnavailableError("not attached to a fanout yet; retry shortly");
   }
-  auto connection =
-      std::make_shared<Connection>(epoch_, request.streams, partitions_, std::move(writer),
-                                   ConnectionOptions{.retry_ms = options_.retry_ms,
-                                                     .renderer = options_.renderer,
-                                                     .metrics = connection_metrics_});
+  auto connection = std::make_shared<Connection>(
+      epoch_, request.streams, watches_.partitions(), std::move(writer),
+      ConnectionOptions{
+          .retry_ms = options_.retry_ms, .bodies = &bodies_, .metrics = connection_metrics_});
   auto registration = std::make_unique<Registration>();
   Registration& r = *registration;
   r.connection = connection;
@@ -676,46 +291,22 @@ absl::StatusOr<std::shared_ptr<Connection>> Hub::Add(const EventsRequest& reques
   r.fresh = !cursor.has_value();
   r.rewind = r.fresh ? request.rewind : 0;
   r.needs_private = cursor.has_value() || r.rewind > 0;
-  if (cursor.has_value()) r.cursor = common::EncodeCursor(*cursor);
-
-  v1::AttachRequest watch;
-  // Where the feed is in each partition that is already watched: a new
-  // stream joins there (the fanout's answer may be later, never earlier).
-  std::map<int32_t, int64_t> feed;
-  for (int32_t p : connection->Partitions()) {
-    auto f = watched_[p] > 0 ? feed_.find(p) : feed_.end();
-    if (f != feed_.end()) feed[p] = f->second;
-    r.join[p] = f != feed_.end() ? f->second : 0;
-    r.waiting[p] = 0;
-    if (cursor.has_value()) {
+  if (cursor.has_value()) {
+    r.cursor = common::EncodeCursor(*cursor);
+    for (int32_t p : connection->Partitions()) {
       if (auto c = cursor->next.find(p); c != cursor->next.end()) {
-        r.has_position.insert(p);
+        r.named.push_back(p);
         connection->SetPosition(p, c->second);
       }
     }
   }
-  for (const std::string& s : connection->streams()) {
-    auto [it, created] = streams_.try_emplace(s);
-    StreamEntry& entry = it->second;
-    if (created) {
-      entry.partitions = common::CandidatePartitions(s, partitions_);
-      for (int32_t p : entry.partitions) ++watched_[p];
-      SetStart(*watch.mutable_watch()->add_streams(), s, entry.partitions, feed, partitions_);
-    }
-    entry.registrations.push_back(&r);
-    for (int32_t p : entry.partitions) {
-      if (auto j = entry.join.find(p); j != entry.join.end()) {
-        r.join[p] = std::max(r.join[p], j->second);
-      } else {
-        ++r.waiting[p];
-      }
-    }
-  }
   registrations_[connection.get()] = std::move(registration);
-  for (int32_t p : connection->Partitions()) {
-    if (r.waiting[p] == 0) JoinKnownLocked(r, p);
-  }
-  TrimLocked(r);
+  v1::AttachRequest watch;
+  watches_.Add(r, connection->streams(), *watch.mutable_watch(),
+               [this](WatchTable::Member& m, int32_t partition, int64_t handover) {
+                 mu_.AssertHeld();
+                 JoinKnownLocked(static_cast<Registration&>(m), partition, handover);
+               });
   MaybeStartLocked(r);
   if (watch.watch().streams_size() > 0) Enqueue(std::move(watch));
   return connection;
@@ -725,27 +316,8 @@ void Hub::Remove(const std::shared_ptr<Connection>& connection) {
   absl::MutexLock lock(&mu_);
   auto it = registrations_.find(connection.get());
   if (it == registrations_.end()) return;
-  Registration* r = it->second.get();
   v1::AttachRequest unwatch;
-  for (const std::string& s : connection->streams()) {
-    auto entry = streams_.find(s);
-    if (entry == streams_.end()) continue;
-    auto& regs = entry->second.registrations;
-    regs.erase(std::remove(regs.begin(), regs.end(), r), regs.end());
-    if (regs.empty()) {
-      // Its watch not acknowledged yet: that acknowledgement is not for a
-      // later watch of the same stream.
-      if (const size_t unacknowledged = entry->second.partitions.size() - entry->second.join.size();
-          unacknowledged > 0) {
-        stale_joins_[s] += static_cast<int>(unacknowledged);
-      }
-      for (int32_t p : entry->second.partitions) {
-        if (auto w = watched_.find(p); w != watched_.end() && --w->second <= 0) watched_.erase(w);
-      }
-      streams_.erase(entry);
-      unwatch.mutable_unwatch()->add_streams(s);
-    }
-  }
+  watches_.Remove(*it->second, connection->streams(), *unwatch.mutable_unwatch());
   registrations_.erase(it);
   connection->Close();
   if (unwatch.unwatch().streams_size() > 0) Enqueue(std::move(unwatch));
@@ -755,7 +327,7 @@ void Hub::HeartbeatAll(absl::Time stale_before) {
   absl::MutexLock lock(&mu_);
   // Through the loops: after the events queued so far, so a connection's
   // cursor never moves past an event it has not been sent yet.
-  auto feed = std::make_shared<const std::map<int32_t, int64_t>>(feed_);
+  auto feed = std::make_shared<const std::map<int32_t, int64_t>>(watches_.feed());
   std::vector<std::vector<std::shared_ptr<Connection>>> lanes(loops_.size());
   for (auto& [conn, r] : registrations_)
     lanes[static_cast<size_t>(r->lane)].push_back(r->connection);

@@ -5,13 +5,10 @@
 // stream once whatever the number of browsers, renders each event once and
 // hands it to every connection following its stream.
 //
-// Positions: per partition the hub knows the feed position F (every event of
-// a watched stream below F has arrived) and per stream its join position J
-// (from J on the feed carries every event of it). A connection registered
-// while the feed is at F holds every shared event from F on, so its hand-over
-// point per partition is max(F, J of its streams there). After a failover the
-// hub re-watches every stream at F on the new replica, so the feed continues
-// exactly and connections notice nothing.
+// Positions: the watch table (watch_table.h) keeps the feed position per
+// partition, each stream's join and each connection's hand-over point. After
+// a failover the hub re-watches every stream at the feed position on the new
+// replica, so the feed continues exactly and connections notice nothing.
 //
 // Connections resuming from a cursor (or asking for a rewind) get a private
 // Fanout.Subscribe until they reach their hand-over point (see connection.h).
@@ -28,6 +25,10 @@
 // its browser to drain, so the parked callback never runs on a finished
 // call; Stop() ends every catch-up and releases every connection (and so
 // every writer) before it returns.
+//
+// Files: hub.cc (the feed and its connections), attach_session.cc (the
+// Attach stream, its writer and the watchdog), catch_ups.cc and catch_up.h
+// (private subscriptions and their slots).
 //
 // Thread-safety: Add/Remove from any thread; one internal thread reads the
 // Attach stream, one writes watch requests, one watches both for silence;
@@ -54,6 +55,7 @@
 #include "herald/common/metrics.h"
 #include "herald/v1/fanout.grpc.pb.h"
 #include "request.h"
+#include "watch_table.h"
 
 namespace herald::edge {
 
@@ -113,26 +115,20 @@ class Hub final {
   size_t ConnectionCount() const;
 
  private:
-  struct Registration {
+  // A connection's place in the hub; its join bookkeeping is the watch
+  // table's (see watch_table.h).
+  struct Registration : WatchTable::Member {
     std::shared_ptr<Connection> connection;
-    // Per partition: the hand-over point so far and the joins still awaited.
-    std::map<int32_t, int64_t> join;
-    std::map<int32_t, int> waiting;
-    bool fresh = false;              // positions are the joins
-    std::set<int32_t> has_position;  // partitions the cursor named
-    int lane = 0;                    // the event loop owning this connection
+    bool fresh = false;  // positions are the hand-over points
+    // Partitions the cursor named whose hand-over point is still to come
+    // (a vector: nothing allocated for a fresh connection).
+    std::vector<int32_t> named;
+    int lane = 0;  // the event loop owning this connection
     bool private_started = false;
     bool queued = false;  // waiting for a catch-up slot
     bool needs_private = false;
     std::string cursor;  // for the private subscription
     uint32_t rewind = 0;
-  };
-  struct StreamEntry {
-    std::vector<Registration*> registrations;
-    // The stream's candidate partitions, and where it joined the feed in
-    // each (a partition missing: the watch is not acknowledged there yet).
-    std::vector<int32_t> partitions;
-    std::map<int32_t, int64_t> join;
   };
   class PrivateSubscription;
 
@@ -150,10 +146,10 @@ class Hub final {
   void StartQueuedCatchUps();
   bool Session(const std::string& address);
   void OnResponse(const v1::AttachResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void JoinKnownLocked(Registration& r, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `r`'s hand-over point in `partition` is known.
+  void JoinKnownLocked(Registration& r, int32_t partition, int64_t handover)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeStartLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Lets go of the join bookkeeping once every join is known.
-  void TrimLocked(Registration& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(v1::AttachRequest request);
   // Work for one event loop: shared events and resets, each for some of the
   // loop's connections, in feed order.
@@ -162,8 +158,8 @@ class Hub final {
     std::shared_ptr<const v1::Reset> reset;
     std::vector<std::shared_ptr<Connection>> connections;
   };
-  void AddLaneItem(std::vector<std::vector<LaneItem>>& lanes,
-                   const std::vector<Registration*>& regs, std::shared_ptr<const SharedEvent> event,
+  void AddLaneItem(std::vector<std::vector<LaneItem>>& lanes, const WatchTable::Members& members,
+                   std::shared_ptr<const SharedEvent> event,
                    std::shared_ptr<const v1::Reset> reset);
 
   const HubOptions options_;
@@ -177,7 +173,6 @@ class Hub final {
 
   mutable absl::Mutex mu_;
   std::string epoch_ ABSL_GUARDED_BY(mu_);
-  int32_t partitions_ ABSL_GUARDED_BY(mu_) = 0;
   bool attached_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::string address_ ABSL_GUARDED_BY(mu_);  // of the session's replica
@@ -189,26 +184,22 @@ class Hub final {
   absl::Mutex stream_mu_;
   grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>* stream_
       ABSL_GUARDED_BY(stream_mu_) = nullptr;
-  std::map<int32_t, int64_t> feed_ ABSL_GUARDED_BY(mu_);
-  // Streams watched per partition. The feed position of a partition where
-  // none is watched goes stale: a new watch there starts at the fanout's end
-  // rather than replaying from it on the shared feed (a resuming browser
-  // catches up on its own subscription, at its own pace).
-  std::map<int32_t, int> watched_ ABSL_GUARDED_BY(mu_);
+  // Streams watched, their joins, the feed position, the partition count.
+  WatchTable watches_ ABSL_GUARDED_BY(mu_);
   // A new session's re-watch of every stream waits for its first response.
   bool rewatch_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, StreamEntry> streams_ ABSL_GUARDED_BY(mu_);
-  // Join acknowledgements still to come on this session for watches of
-  // streams since unwatched: the next ones for such a stream belong to those
-  // old watches, not to a newer entry of the same name.
-  absl::flat_hash_map<std::string, int> stale_joins_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Connection*, std::unique_ptr<Registration>> registrations_
       ABSL_GUARDED_BY(mu_);
 
-  // Running catch-ups. Lock order: catchups_mu_ alone (it is taken inside
-  // gRPC callbacks; nothing is called out under it).
+  // Running catch-ups. Lock order: mu_, then catchups_mu_, then a
+  // catch-up's own (TryJoin; held briefly, nothing called out under it).
+  // Taken inside gRPC callbacks: nothing that blocks is called under it.
   absl::Mutex catchups_mu_;
   absl::flat_hash_set<PrivateSubscription*> catchups_ ABSL_GUARDED_BY(catchups_mu_);
+  // Running catch-ups from a cursor, by their streams (catch_up.h's key):
+  // the ones a resume of the same streams may join.
+  absl::flat_hash_map<std::string, std::vector<PrivateSubscription*>> shareable_
+      ABSL_GUARDED_BY(catchups_mu_);
   std::vector<std::shared_ptr<v1::Fanout::Stub>> retired_stubs_ ABSL_GUARDED_BY(catchups_mu_);
   // Catch-ups waiting for a slot, in arrival order.
   std::deque<std::weak_ptr<Connection>> queued_catchups_ ABSL_GUARDED_BY(catchups_mu_);
@@ -221,9 +212,12 @@ class Hub final {
   common::Counter& events_in_;
   common::Histogram& feed_latency_;
   common::Counter& catchups_opened_;
+  common::Counter& catchups_shared_;
   common::Gauge& catchups_queued_;
   common::Counter& upstream_timeouts_;
   ConnectionMetrics connection_metrics_;
+  // Every event's body, rendered once for the feed and the catch-ups.
+  EventBodies bodies_;
 };
 
 }  // namespace herald::edge

@@ -31,6 +31,9 @@ ABSL_FLAG(absl::Duration, publish_timeout, absl::Seconds(10),
 ABSL_FLAG(std::vector<std::string>, fanout, {"127.0.0.1:7002"},
           "herald-fanout replicas, comma-separated; the edge fails over among them");
 ABSL_FLAG(int32_t, threads, 2, "Pistache reactor threads");
+ABSL_FLAG(int32_t, listen_backlog, 4096,
+          "Connections waiting to be accepted (capped by net.core.somaxconn): thousands of "
+          "browsers reconnecting at once wait here instead of retrying their SYNs seconds later");
 ABSL_FLAG(int32_t, delivery_threads, 0,
           "Event loops owning the connections and writing the shared feed to them (0: one per "
           "core)");
@@ -96,6 +99,10 @@ int Run() {
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (const int32_t backlog = absl::GetFlag(FLAGS_listen_backlog); backlog < 1 || backlog > 65535) {
+    spdlog::critical("--listen_backlog must be 1 to 65535, not {}", backlog);
+    return 2;
   }
   std::unique_ptr<common::DescriptorSet> types;
   if (const std::string path = absl::GetFlag(FLAGS_descriptor_set); !path.empty()) {
@@ -196,6 +203,7 @@ int Run() {
   EdgeOptions options;
   options.address = absl::GetFlag(FLAGS_http_address);
   options.threads = absl::GetFlag(FLAGS_threads);
+  options.listen_backlog = absl::GetFlag(FLAGS_listen_backlog);
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
   options.request.max_streams =
