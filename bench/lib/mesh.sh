@@ -49,6 +49,7 @@ mesh_start_edges() {  # count [flag]...
   local http_port=0
   edge_pids=()
   for i in $(seq 1 "$count"); do
+    rm -f "$work/edge$i.ready"  # a restart must not read the last one's
     "$bin/herald-edge" --fanout="$fanout" --http_address="127.0.0.1:$http_port" --log_level=warn \
       --ready_file="$work/edge$i.ready" "$@" >"$work/edge$i.log" 2>&1 &
     edge_pids+=($!)
