@@ -48,13 +48,13 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
   // How far past the catch-up a joining connection's position may be.
   static constexpr int64_t kNearby = 1000;
 
-  // `start`: the positions the cursor names (empty for a rewind, which is
-  // never shared).
+  // `key`: KeyOf the connection's streams. `start`: the positions the cursor
+  // names (empty for a rewind, which is never shared).
   PrivateSubscription(Hub& hub, std::shared_ptr<v1::Fanout::Stub> stub,
-                      std::shared_ptr<Connection> conn, v1::SubscribeRequest request,
-                      std::map<int32_t, int64_t> start)
+                      std::shared_ptr<Connection> conn, std::string key,
+                      v1::SubscribeRequest request, std::map<int32_t, int64_t> start)
       : hub_(hub),
-        key_(KeyOf(conn->streams())),
+        key_(std::move(key)),
         stub_key_(stub.get()),
         stub_(std::move(stub)),
         request_(std::move(request)),
@@ -128,13 +128,14 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
     // The position moves under the lock; the connections take the response
     // outside it (a join meanwhile is at or past the new position: it needs
     // none of this response).
+    const absl::StatusOr<common::Cursor> cursor = common::DecodeCursor(ResponseCursor());
     std::vector<Member> members;
     {
       absl::MutexLock lock(&mu_);
-      Advance();
+      Advance(cursor);
       members = members_;
     }
-    Apply(members);
+    Apply(members, cursor);
     std::vector<std::shared_ptr<Connection>> waiting;
     {
       absl::MutexLock lock(&mu_);
@@ -191,19 +192,19 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
     bool exact;  // joined with this catch-up's cursor before any read
   };
 
-  // The catch-up's position after the response just read.
-  void Advance() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // The catch-up's position after the response just read (`cursor`, its
+  // cursor decoded).
+  void Advance(const absl::StatusOr<common::Cursor>& cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     read_any_ = true;
     if (response_.has_reset()) reset_seen_ = true;
-    if (absl::StatusOr<common::Cursor> c = common::DecodeCursor(ResponseCursor()); c.ok()) {
-      for (auto& [p, at] : position_) {
-        if (auto it = c->next.find(p); it != c->next.end()) at = std::max(at, it->second);
-      }
+    if (!cursor.ok()) return;
+    for (auto& [p, at] : position_) {
+      if (auto it = cursor->next.find(p); it != cursor->next.end()) at = std::max(at, it->second);
     }
   }
 
   // Hands the response just read to `members`.
-  void Apply(const std::vector<Member>& members) {
+  void Apply(const std::vector<Member>& members, const absl::StatusOr<common::Cursor>& cursor) {
     if (response_.has_reset()) {
       for (const Member& m : members) {
         if (m.exact) {
@@ -214,10 +215,8 @@ class Hub::PrivateSubscription final : public grpc::ClientReadReactor<v1::Subscr
       }
     } else if (response_.has_batch()) {
       for (const Member& m : members) m.connection->OnPrivateEvents(response_.batch());
-    } else if (response_.has_cursor()) {
-      absl::StatusOr<common::Cursor> c = common::DecodeCursor(response_.cursor());
-      if (!c.ok()) return;
-      for (const Member& m : members) m.connection->OnPrivateCursor(c->next);
+    } else if (response_.has_cursor() && cursor.ok()) {
+      for (const Member& m : members) m.connection->OnPrivateCursor(cursor->next);
     }
   }
 

@@ -60,7 +60,7 @@ void Hub::MaybeStartLocked(Registration& r) {
   request.set_max_batch_bytes(kCatchUpBatchBytes);
   const bool shareable = !from.empty();
   auto* catch_up =
-      new PrivateSubscription(*this, stub_, r.connection, std::move(request), std::move(from));
+      new PrivateSubscription(*this, stub_, r.connection, key, std::move(request), std::move(from));
   {
     absl::MutexLock lock(&catchups_mu_);
     catchups_.insert(catch_up);
