@@ -324,6 +324,11 @@ void Connection::EndWith(absl::string_view type, absl::string_view data) {
   writer_->Close();
 }
 
+void Connection::Retry(int64_t milliseconds) {
+  absl::MutexLock lock(&mu_);
+  if (!closed_) WriteLocked(RetryBlock(milliseconds));
+}
+
 void Connection::Close() {
   absl::MutexLock lock(&mu_);
   if (closed_) return;

@@ -178,6 +178,8 @@ class Connection final {
   bool CatchingUp() const;
   bool Closed() const;
   void Close();
+  // Sends a retry: hint (the reconnect delay the browser takes next).
+  void Retry(int64_t milliseconds);
   // Ends the stream with one last event `type` carrying `data` and, as its
   // id, the cursor as it stands: the browser's last event id stays exact.
   void EndWith(absl::string_view type, absl::string_view data);

@@ -5,7 +5,7 @@
 namespace herald::edge {
 
 absl::Status ConnectionTable::ClaimStream(size_t peer, const std::string& ip,
-                                          std::shared_ptr<SocketWriter> writer) {
+                                          std::shared_ptr<SocketWriter> writer, Protocol protocol) {
   absl::MutexLock lock(&mu_);
   if (entries_.contains(peer)) {
     return absl::AlreadyExistsError("this connection already carries a request");
@@ -20,13 +20,15 @@ absl::Status ConnectionTable::ClaimStream(size_t peer, const std::string& ip,
   }
   ++from_ip;
   ++streams_;
-  entries_.emplace(peer, Entry{Kind::kStream, ip, std::move(writer), nullptr});
+  if (protocol == Protocol::kH2) ++h2_streams_;
+  entries_.emplace(peer, Entry{Kind::kStream, protocol, ip, std::move(writer), nullptr});
   return absl::OkStatus();
 }
 
 absl::Status ConnectionTable::ClaimAnswer(size_t peer, std::shared_ptr<SocketWriter> writer) {
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = entries_.try_emplace(peer, Entry{Kind::kAnswer, "", std::move(writer)});
+  auto [it, inserted] =
+      entries_.try_emplace(peer, Entry{Kind::kAnswer, Protocol::kHttp1, "", std::move(writer)});
   if (!inserted) return absl::AlreadyExistsError("this connection already carries a request");
   return absl::OkStatus();
 }
@@ -54,6 +56,7 @@ std::optional<ConnectionTable::Entry> ConnectionTable::Release(size_t peer) {
   entries_.erase(it);
   if (entry.kind == Kind::kStream) {
     --streams_;
+    if (entry.protocol == Protocol::kH2) --h2_streams_;
     auto ip = streams_per_ip_.find(entry.ip);
     if (ip != streams_per_ip_.end() && --ip->second == 0) streams_per_ip_.erase(ip);
   }
@@ -68,6 +71,7 @@ std::vector<ConnectionTable::Entry> ConnectionTable::ReleaseAll() {
   entries_.clear();
   streams_per_ip_.clear();
   streams_ = 0;
+  h2_streams_ = 0;
   return all;
 }
 
@@ -83,6 +87,11 @@ std::vector<ConnectionTable::Entry> ConnectionTable::Streams() const {
 size_t ConnectionTable::streams() const {
   absl::MutexLock lock(&mu_);
   return streams_;
+}
+
+size_t ConnectionTable::streams(Protocol protocol) const {
+  absl::MutexLock lock(&mu_);
+  return protocol == Protocol::kH2 ? h2_streams_ : streams_ - h2_streams_;
 }
 
 size_t ConnectionTable::answers() const {

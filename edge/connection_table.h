@@ -1,4 +1,5 @@
-// ConnectionTable: which handler owns each HTTP/1.1 connection of the edge.
+// ConnectionTable: which handler owns each HTTP/1.1 connection of the edge,
+// and each HTTP/2 stream (h2_connection.h claims them by its own ids).
 //
 // A connection carries one request at a time. A handler that answers after
 // its request has returned (an SSE stream, a POST waiting for its gRPC
@@ -44,8 +45,10 @@ class ConnectionTable final {
     kStream,  // an SSE response, until the client goes
     kAnswer,  // a request whose answer comes later (a POST, a 413); the connection closes after
   };
+  enum class Protocol { kHttp1, kH2 };
   struct Entry {
     Kind kind = Kind::kStream;
+    Protocol protocol = Protocol::kHttp1;
     std::string ip;
     std::shared_ptr<SocketWriter> writer;
     std::shared_ptr<Connection> connection;  // a stream's, once the hub took it
@@ -60,8 +63,9 @@ class ConnectionTable final {
   // Claims connection `peer` for a stream from `ip`, written by `writer`.
   // AlreadyExists if the connection is claimed; ResourceExhausted past the
   // limits (nothing is claimed then).
-  absl::Status ClaimStream(size_t peer, const std::string& ip,
-                           std::shared_ptr<SocketWriter> writer);
+  // An HTTP/2 stream has no SocketWriter of its own (null).
+  absl::Status ClaimStream(size_t peer, const std::string& ip, std::shared_ptr<SocketWriter> writer,
+                           Protocol protocol = Protocol::kHttp1);
   // Claims connection `peer` for an answer written later by `writer`.
   // AlreadyExists if the connection is claimed.
   absl::Status ClaimAnswer(size_t peer, std::shared_ptr<SocketWriter> writer);
@@ -78,6 +82,7 @@ class ConnectionTable final {
   std::vector<Entry> Streams() const;
 
   size_t streams() const;
+  size_t streams(Protocol protocol) const;
   size_t answers() const;
 
  private:
@@ -86,6 +91,7 @@ class ConnectionTable final {
   absl::flat_hash_map<size_t, Entry> entries_ ABSL_GUARDED_BY(mu_);  // by Pistache peer id
   absl::flat_hash_map<std::string, size_t> streams_per_ip_ ABSL_GUARDED_BY(mu_);
   size_t streams_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t h2_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace herald::edge

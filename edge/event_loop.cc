@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "socket_writer.h"
 
 namespace herald::edge {
 namespace {
@@ -100,10 +99,16 @@ void EventLoop::Drain() {
   done.WaitForNotification();
 }
 
-void EventLoop::WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd) {
+void EventLoop::WaitWritable(const std::shared_ptr<Pollable>& writer, int fd) {
+  Watch(writer, fd, EPOLLOUT | EPOLLONESHOT);
+}
+
+bool EventLoop::IsCurrent() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+void EventLoop::Watch(const std::shared_ptr<Pollable>& writer, int fd, uint32_t events) {
   absl::MutexLock lock(&mu_);
   epoll_event ev{};
-  ev.events = EPOLLOUT | EPOLLONESHOT;
+  ev.events = events;
   ev.data.fd = fd;
   auto [it, inserted] = writers_.try_emplace(fd, Watched{writer.get(), writer});
   if (inserted) {
@@ -118,7 +123,7 @@ void EventLoop::WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd
   }
 }
 
-void EventLoop::Forget(int fd, const SocketWriter* writer) {
+void EventLoop::Forget(int fd, const Pollable* writer) {
   absl::MutexLock lock(&mu_);
   auto it = writers_.find(fd);
   if (it == writers_.end() || it->second.writer != writer) return;
@@ -128,7 +133,7 @@ void EventLoop::Forget(int fd, const SocketWriter* writer) {
 
 bool EventLoop::InRound() const { return t_round == this; }
 
-void EventLoop::FlushAtEndOfRound(std::shared_ptr<SocketWriter> writer) {
+void EventLoop::FlushAtEndOfRound(std::shared_ptr<Pollable> writer) {
   round_writers_.push_back(std::move(writer));
 }
 
@@ -158,9 +163,9 @@ bool EventLoop::RunRound() {
   for (auto& task : tasks) task();
   t_round = nullptr;
   // One send per connection for everything the round wrote to it.
-  std::vector<std::shared_ptr<SocketWriter>> writers;
+  std::vector<std::shared_ptr<Pollable>> writers;
   writers.swap(round_writers_);
-  for (const std::shared_ptr<SocketWriter>& w : writers) w->FlushRound();
+  for (const std::shared_ptr<Pollable>& w : writers) w->FlushRound();
   FlushTally();
   return true;
 }
@@ -186,13 +191,13 @@ void EventLoop::Run() {
         woken_ = false;  // what is posted from now on wakes the loop again
         continue;
       }
-      std::shared_ptr<SocketWriter> writer;
+      std::shared_ptr<Pollable> writer;
       {
         absl::MutexLock lock(&mu_);
         auto it = writers_.find(events[i].data.fd);
         if (it != writers_.end()) writer = it->second.weak.lock();
       }
-      if (writer != nullptr) writer->OnWritable();
+      if (writer != nullptr) writer->OnEvents(events[i].events);
     }
     RunCallbacks();
     RunRound();

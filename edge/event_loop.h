@@ -40,7 +40,16 @@
 
 namespace herald::edge {
 
-class SocketWriter;
+// What a loop watches: a socket's readiness, and the end of a round (for
+// what the round wrote to it).
+class Pollable {
+ public:
+  virtual ~Pollable() = default;
+  // The socket's epoll events (on the loop's thread).
+  virtual void OnEvents(uint32_t events) = 0;
+  // Sends what the round gathered (after FlushAtEndOfRound).
+  virtual void FlushRound() = 0;
+};
 
 class EventLoop final {
  public:
@@ -55,19 +64,24 @@ class EventLoop final {
   // Runs nothing new until every task and callback posted so far has run.
   void Drain();
 
-  // Calls writer->OnWritable() once its socket can take more bytes.
-  void WaitWritable(const std::shared_ptr<SocketWriter>& writer, int fd);
-  // Stops watching `fd` for `writer` (before the socket is closed). A no-op
-  // if `fd` is watched for another writer: descriptor numbers are reused, and
-  // a writer may be destroyed long after its socket was closed.
-  void Forget(int fd, const SocketWriter* writer);
+  // Calls watcher->OnEvents() when `fd` has any of `events` (epoll flags;
+  // EPOLLONESHOT for once). Watching an `fd` again replaces its events.
+  void Watch(const std::shared_ptr<Pollable>& watcher, int fd, uint32_t events);
+  // Calls writer->OnEvents() once its socket can take more bytes.
+  void WaitWritable(const std::shared_ptr<Pollable>& writer, int fd);
+  // Stops watching `fd` for `watcher` (before the socket is closed). A no-op
+  // if `fd` is watched for another: descriptor numbers are reused, and a
+  // writer may be destroyed long after its socket was closed.
+  void Forget(int fd, const Pollable* watcher);
+  // True on this loop's thread.
+  bool IsCurrent() const;
 
   // True on this loop's thread while it runs a round's tasks: writes are then
   // gathered and sent at the end of the round.
   bool InRound() const;
   // Sends `writer`'s gathered bytes at the end of the current round (call
   // only when InRound()).
-  void FlushAtEndOfRound(std::shared_ptr<SocketWriter> writer);
+  void FlushAtEndOfRound(std::shared_ptr<Pollable> writer);
 
   // Adds `by` to `counter`: once per round when called inside one, at once
   // otherwise. A null counter counts nothing.
@@ -91,13 +105,13 @@ class EventLoop final {
   std::vector<std::function<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
   bool woken_ ABSL_GUARDED_BY(mu_) = false;  // a wake-up is on its way
   struct Watched {
-    const SocketWriter* writer;
-    std::weak_ptr<SocketWriter> weak;
+    const Pollable* writer;
+    std::weak_ptr<Pollable> weak;
   };
   absl::flat_hash_map<int, Watched> writers_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
-  std::vector<std::shared_ptr<SocketWriter>> round_writers_;
+  std::vector<std::shared_ptr<Pollable>> round_writers_;
   std::thread thread_;
 };
 

@@ -16,104 +16,97 @@ constexpr char kCorsAllowHeaders[] =
 
 }  // namespace
 
-void EdgeServer::Handler::Preflight(const Http::Request& request, Http::ResponseWriter& response,
-                                    const std::string& origin) {
-  if (!current_origin_.has_value()) {
-    SendJson(response, Http::Code::Forbidden, "permission_denied",
-             absl::StrCat("origin ", origin, " may not use this edge"));
+void EdgeServer::Router::Preflight(Call& call, const std::string& origin) const {
+  if (!call.origin.has_value()) {
+    ReplyJson(call, 403, "permission_denied",
+              absl::StrCat("origin ", origin, " may not use this edge"));
     return;
   }
-  response.headers().add<Http::Header::AccessControlAllowOrigin>(*current_origin_);
-  response.headers().add<AllowCredentials>("true");
-  response.headers().add<Vary>("Origin");
-  response.headers().add<Http::Header::AccessControlAllowMethods>("GET, POST, OPTIONS");
-  response.headers().add<Http::Header::AccessControlAllowHeaders>(kCorsAllowHeaders);
-  response.headers().add<MaxAge>("600");
-  (void)request;
-  response.send(Http::Code::No_Content);
+  ApiAnswer answer{.status = 204,
+                   .headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                               {"Access-Control-Allow-Headers", kCorsAllowHeaders},
+                               {"Access-Control-Max-Age", "600"}}};
+  Reply(call, std::move(answer));
 }
 
-bool EdgeServer::Handler::Authenticate(const Http::Request& request, Http::ResponseWriter& response,
-                                       std::optional<Principal>* who) {
+bool EdgeServer::Router::Authenticate(Call& call, std::optional<Principal>* who) const {
   const Authenticator* auth = server_->options_.auth;
   if (auth == nullptr || !auth->enabled()) return true;
   std::optional<std::string> authorization;
-  if (auto typed = request.headers().tryGet<Http::Header::Authorization>(); typed != nullptr) {
-    authorization = typed->value();
-  } else if (auto raw = request.headers().tryGetRaw("Authorization"); raw.has_value()) {
-    authorization = raw->value();
+  if (const std::string* header = call.request.Header("authorization"); header != nullptr) {
+    authorization = *header;
   }
   std::optional<std::string> cookie;
-  if (request.cookies().has("herald_token")) {
-    cookie = absl::StrCat("herald_token=", request.cookies().get("herald_token").value);
+  if (const std::string* value = call.request.Cookie("herald_token"); value != nullptr) {
+    cookie = absl::StrCat("herald_token=", *value);
   }
   const std::optional<std::string> token = TokenFromHeaders(authorization, cookie);
   if (!token.has_value()) return true;
   absl::StatusOr<Principal> verified = auth->Verify(*token);
   if (!verified.ok()) {
-    Deny(response, verified.status());
+    Deny(call, verified.status());
     return false;
   }
   *who = std::move(*verified);
   return true;
 }
 
-bool EdgeServer::Handler::Permit(const absl::Status& allowed, Http::ResponseWriter& response) {
+bool EdgeServer::Router::Permit(Call& call, const absl::Status& allowed) const {
   if (allowed.ok()) return true;
-  Deny(response, allowed);
+  Deny(call, allowed);
   return false;
 }
 
-void EdgeServer::Handler::Deny(Http::ResponseWriter& response, const absl::Status& status) {
+void EdgeServer::Router::Deny(Call& call, const absl::Status& status) const {
   EdgeServer& s = *server_;
   if (absl::IsPermissionDenied(status)) {
     s.forbidden_.Increment();
-    SendJson(response, Http::Code::Forbidden, "permission_denied", status.message());
+    ReplyJson(call, 403, "permission_denied", status.message());
     return;
   }
   const absl::string_view reason = Authenticator::ReasonOf(status);
   s.auth_failures_.at(std::string(reason))->Increment();
-  response.headers().add<WwwAuthenticate>(
-      reason == "missing" ? std::string(R"(Bearer realm="herald")")
-                          : absl::StrCat(R"(Bearer realm="herald", error="invalid_token")"));
-  SendJson(response, Http::Code::Unauthorized, "unauthenticated", status.message());
+  ApiAnswer answer = JsonAnswer(401, "unauthenticated", status.message());
+  answer.headers.emplace_back("WWW-Authenticate",
+                              reason == "missing"
+                                  ? std::string(R"(Bearer realm="herald")")
+                                  : std::string(R"(Bearer realm="herald", error="invalid_token")"));
+  Reply(call, std::move(answer));
 }
 
-bool EdgeServer::Handler::MayWriteNow(const std::optional<Principal>& who,
-                                      const Http::Request& request,
-                                      Http::ResponseWriter& response) {
+bool EdgeServer::Router::MayWriteNow(Call& call, const std::optional<Principal>& who) const {
   EdgeServer& s = *server_;
   if (s.draining_.load()) {
-    response.headers().add<RetryAfter>(1);
-    SendJson(response, Http::Code::Service_Unavailable, "unavailable",
-             "this edge is shutting down; retry");
+    ApiAnswer answer = JsonAnswer(503, "unavailable", "this edge is shutting down; retry");
+    answer.headers.emplace_back("Retry-After", "1");
+    Reply(call, std::move(answer));
     return false;
   }
   const std::string key = who.has_value() ? absl::StrCat("sub ", who->subject)
-                                          : absl::StrCat("ip ", request.address().host());
+                                          : absl::StrCat("ip ", call.request.client_ip);
   const int wait = s.PostDelay(key);
   if (wait == 0) return true;
   s.rate_limited_.Increment();
-  response.headers().add<RetryAfter>(wait);
-  SendJson(response, Http::Code::Too_Many_Requests, "resource_exhausted",
-           absl::StrCat("more than ", s.options_.post_rate, " requests per second from ",
-                        absl::StartsWith(key, "sub ") ? "this subject" : "this client",
-                        "; retry in ", wait, " s"));
+  ApiAnswer answer =
+      JsonAnswer(429, "resource_exhausted",
+                 absl::StrCat("more than ", s.options_.post_rate, " requests per second from ",
+                              absl::StartsWith(key, "sub ") ? "this subject" : "this client",
+                              "; retry in ", wait, " s"));
+  answer.headers.emplace_back("Retry-After", absl::StrCat(wait));
+  Reply(call, std::move(answer));
   return false;
 }
 
-void EdgeServer::Handler::BadRequest(Http::ResponseWriter& response, absl::string_view message) {
+void EdgeServer::Router::BadRequest(Call& call, absl::string_view message) const {
   server_->bad_requests_.Increment();
-  SendJson(response, Http::Code::Bad_Request, "invalid_argument", message);
+  ReplyJson(call, 400, "invalid_argument", message);
 }
 
-bool EdgeServer::Handler::IsJson(const Http::Request& request, Http::ResponseWriter& response,
-                                 absl::string_view what) {
-  auto content_type = request.headers().tryGet<Http::Header::ContentType>();
-  if (content_type != nullptr && content_type->mime() == MIME(Application, Json)) return true;
+bool EdgeServer::Router::IsJson(Call& call, absl::string_view what) const {
+  if (call.request.IsJson()) return true;
   server_->bad_requests_.Increment();
-  SendJson(response, Http::Code::Unsupported_Media_Type, "unsupported_media_type",
-           absl::StrCat("send ", what, " as Content-Type: application/json"));
+  ReplyJson(call, 415, "unsupported_media_type",
+            absl::StrCat("send ", what, " as Content-Type: application/json"));
   return false;
 }
 

@@ -1,10 +1,7 @@
-// EdgeServer::Handler: Pistache's handler for every request of herald-edge
-// (see http_server.h). One instance per reactor thread (Pistache clones it).
-//
-// Files: http_intake.cc (bytes in, one owner per connection, routing, answers
-// written later), http_access.cc (CORS, authentication, grants, rate limits,
-// 4xx answers), events_handler.cc (GET /v1/events), write_handlers.cc (POSTed
-// events and /v1/rpc calls).
+// The edge's request handling: the endpoints (Router, on ApiRequest and
+// ApiExchange, whatever protocol carried the request) and the HTTP/1.1
+// intake on Pistache (Handler: bytes in, one owner per connection, answers
+// written later from another thread).
 #pragma once
 
 #include <pistache/endpoint.h>
@@ -18,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "api.h"
 #include "http_responses.h"
 #include "http_server.h"
 
@@ -25,6 +23,60 @@ namespace herald::edge {
 
 namespace Tcp = Pistache::Tcp;
 
+// The endpoints. Stateless: one router serves every transport and thread.
+class EdgeServer::Router final {
+ public:
+  explicit Router(EdgeServer* server) : server_(server) {}
+
+  // Routes a whole request (CORS first) and answers it through `exchange`.
+  void Route(const ApiRequest& request, ApiExchange& exchange) const;
+
+ private:
+  // One request on its way through the endpoints.
+  struct Call {
+    const ApiRequest& request;
+    ApiExchange& exchange;
+    std::optional<std::string> origin;  // when CORS allows it
+  };
+  // Answers now, with the CORS headers the origin gets.
+  void Reply(Call& call, ApiAnswer answer) const;
+  void ReplyJson(Call& call, int status, absl::string_view error, absl::string_view message) const;
+
+  // http_access.cc
+
+  // A CORS preflight: 204 for an allowed origin, 403 otherwise.
+  void Preflight(Call& call, const std::string& origin) const;
+  // The request's principal: true with `who` set, or left empty when there
+  // is no token; false after answering 401 for a token that does not verify.
+  bool Authenticate(Call& call, std::optional<Principal>* who) const;
+  // True if `allowed` is OK; otherwise answers 401 or 403.
+  bool Permit(Call& call, const absl::Status& allowed) const;
+  // 403 for a grant missing, 401 (with WWW-Authenticate) for a bad token.
+  void Deny(Call& call, const absl::Status& status) const;
+  static const Principal* Who(const std::optional<Principal>& who) {
+    return who.has_value() ? &*who : nullptr;
+  }
+  // Whether a write (a POSTed event, an rpc call) may go now: false after
+  // answering 503 while draining, or 429 with Retry-After past the POST rate
+  // of its subject (of its address without a token).
+  bool MayWriteNow(Call& call, const std::optional<Principal>& who) const;
+  // 400 with a JSON error, counted.
+  void BadRequest(Call& call, absl::string_view message) const;
+  // Whether the body is JSON; otherwise answers 415 naming `what`.
+  bool IsJson(Call& call, absl::string_view what) const;
+
+  // events_handler.cc and write_handlers.cc
+
+  void Events(Call& call) const;
+  void PostEvent(Call& call, absl::string_view encoded_stream) const;
+  void Rpc(Call& call, absl::string_view name) const;
+  // Takes the answer over and counts it in flight until it is written.
+  std::function<void(ApiAnswer)> AnswerLater(Call& call) const;
+
+  EdgeServer* server_;
+};
+
+// HTTP/1.1 on Pistache: one per reactor thread.
 class EdgeServer::Handler final : public Http::Handler {
  public:
   HTTP_PROTOTYPE(Handler)
@@ -34,14 +86,20 @@ class EdgeServer::Handler final : public Http::Handler {
   // Pistache's own onInput, plus capturing the request target from the raw
   // bytes: Pistache keeps one value per query key, /v1/events needs them all.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override;
-  // Routes a whole request (CORS first).
+  // Hands a whole request to the router.
   void onRequest(const Http::Request& request, Http::ResponseWriter response) override;
+  void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override;
   // Pistache closes the socket right after this returns: the claim's writer
   // lets go of it first.
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override;
 
+  // Takes the answer on `peer` over from Pistache, for writing from another
+  // thread (see README.md); the connection closes after it. Pistache must not
+  // time the request out meanwhile.
+  std::shared_ptr<SocketWriter> AnswerLater(const std::shared_ptr<Tcp::Peer>& peer);
+
  private:
-  // http_intake.cc
+  class Exchange;
 
   // Bytes on a claimed connection: a pipelined or hostile second request.
   // Counted and dropped; a stream is closed (its browser resumes from its
@@ -51,45 +109,6 @@ class EdgeServer::Handler final : public Http::Handler {
   // 413 for a body over the limit, written with the edge's own writer; the
   // connection closes after it and nothing more is read from it.
   void RefuseBody(const std::shared_ptr<Tcp::Peer>& peer, uint64_t length);
-  // Takes the answer on `peer` over from Pistache, for writing from another
-  // thread (see README.md); the connection closes after it. Pistache must not
-  // time the request out meanwhile. Each AnswerLater gets one Answer.
-  std::shared_ptr<SocketWriter> AnswerLater(const std::shared_ptr<Tcp::Peer>& peer);
-  // Writes `text` as the whole answer; from any thread.
-  static void Answer(EdgeServer& s, SocketWriter& writer, const std::string& text);
-
-  // http_access.cc
-
-  // A CORS preflight: 204 for an allowed origin, 403 otherwise.
-  void Preflight(const Http::Request& request, Http::ResponseWriter& response,
-                 const std::string& origin);
-  // The request's principal: true with `who` set, or left empty when there
-  // is no token; false after answering 401 for a token that does not verify.
-  bool Authenticate(const Http::Request& request, Http::ResponseWriter& response,
-                    std::optional<Principal>* who);
-  // True if `allowed` is OK; otherwise answers 401 or 403.
-  bool Permit(const absl::Status& allowed, Http::ResponseWriter& response);
-  // 403 for a grant missing, 401 (with WWW-Authenticate) for a bad token.
-  void Deny(Http::ResponseWriter& response, const absl::Status& status);
-  static const Principal* Who(const std::optional<Principal>& who) {
-    return who.has_value() ? &*who : nullptr;
-  }
-  // Whether a write (a POSTed event, an rpc call) may go now: false after
-  // answering 503 while draining, or 429 with Retry-After past the POST rate
-  // of its subject (of its address without a token).
-  bool MayWriteNow(const std::optional<Principal>& who, const Http::Request& request,
-                   Http::ResponseWriter& response);
-  // 400 with a JSON error, counted.
-  void BadRequest(Http::ResponseWriter& response, absl::string_view message);
-  // Whether the body is JSON; otherwise answers 415 naming `what`.
-  bool IsJson(const Http::Request& request, Http::ResponseWriter& response, absl::string_view what);
-
-  // events_handler.cc and write_handlers.cc
-
-  void Events(const Http::Request& request, Http::ResponseWriter& response);
-  void PostEvent(const Http::Request& request, Http::ResponseWriter& response,
-                 absl::string_view encoded_stream);
-  void Rpc(const Http::Request& request, Http::ResponseWriter& response, absl::string_view name);
 
   // What onInput keeps of the raw request: its line (for the repeated query
   // parameters) and its head (for Content-Length, checked before the body).
@@ -111,7 +130,6 @@ class EdgeServer::Handler final : public Http::Handler {
   // The request being handled (onRequest runs inside onInput, on this thread).
   std::shared_ptr<Tcp::Peer> current_peer_;
   std::string current_line_;
-  std::optional<std::string> current_origin_;  // when CORS allows it
   // Requests still arriving, by peer (most heads come whole: none kept).
   absl::flat_hash_map<size_t, RequestLine> partial_;
   absl::Time next_sweep_ = absl::InfinitePast();

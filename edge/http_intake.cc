@@ -1,6 +1,9 @@
 // Bytes in: one owner per connection, the request line kept for repeated
 // query parameters, bodies refused by their Content-Length, routing, and
 // answers written later from another thread.
+#include <sstream>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "herald/common/http_status.h"
@@ -102,72 +105,128 @@ void EdgeServer::Handler::SweepPartial() {
   absl::erase_if(partial_, [](const auto& p) { return p.second.peer.expired(); });
 }
 
+// An HTTP/1.1 request's answer: through Pistache's writer at once, or, once
+// the connection is claimed, with the edge's own writer.
+class EdgeServer::Handler::Exchange final : public ApiExchange {
+ public:
+  Exchange(Handler& handler, Http::ResponseWriter& response, std::shared_ptr<Tcp::Peer> peer,
+           bool head_only)
+      : handler_(handler), response_(response), peer_(std::move(peer)), head_only_(head_only) {}
+
+  void Answer(ApiAnswer answer) override { SendThroughPistache(response_, answer, head_only_); }
+
+  std::function<void(ApiAnswer)> AnswerLater() override {
+    return [writer = handler_.AnswerLater(peer_)](ApiAnswer answer) {
+      writer->WriteRaw(Http1Text(answer));
+      writer->CloseWhenDrained();
+    };
+  }
+
+  absl::StatusOr<Stream> OpenStream(const HeaderList& headers) override {
+    EdgeServer& s = *handler_.server_;
+    // The claim holds the only writer of this socket: onDisconnection aborts
+    // it before Pistache closes the descriptor. The connection's loop: its
+    // writer's and its feed deliveries'.
+    const int loop = s.hub_.PickLoop();
+    auto writer = std::make_shared<SocketWriter>(peer_->fd(), s.options_.max_queued_bytes,
+                                                 s.hub_.loop(loop), s.stats_);
+    if (absl::Status claimed = s.table_.ClaimStream(peer_->getID(), peer_->address().host(), writer,
+                                                    ConnectionTable::Protocol::kHttp1);
+        !claimed.ok()) {
+      return claimed;
+    }
+    // The response is ours now: keep Pistache's header timeout from writing
+    // a 408 into it (see README.md). Failures shut the socket down; the
+    // disconnection that follows releases the claim.
+    peer_->setIdle(true);
+    // Pistache keeps a write queue per connection until a write of its own
+    // empties it (656 bytes per idle stream): a write of nothing does, and
+    // sends nothing.
+    peer_->send(Pistache::RawBuffer(std::string(), 0));
+    std::string head = kSseHead;
+    for (const auto& [name, value] : headers) absl::StrAppend(&head, name, ": ", value, "\r\n");
+    head += "\r\n";
+    writer->WriteRaw(head);
+    return Stream{std::make_unique<ChunkWriter>(std::move(writer)), loop};
+  }
+
+  void Started(std::shared_ptr<Connection> connection) override {
+    handler_.server_->table_.SetConnection(peer_->getID(), std::move(connection));
+  }
+
+ private:
+  static constexpr char kSseHead[] =
+      "HTTP/1.1 200 OK\r\n"
+      "Content-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache, no-transform\r\n"
+      "Connection: keep-alive\r\n"
+      "X-Accel-Buffering: no\r\n"
+      "Transfer-Encoding: chunked\r\n";
+
+  // Writes a stream's events as HTTP/1.1 chunks; the response ends when
+  // the connection lets go of it.
+  class ChunkWriter final : public SseWriter {
+   public:
+    explicit ChunkWriter(std::shared_ptr<SocketWriter> writer) : writer_(std::move(writer)) {}
+    ~ChunkWriter() override { writer_->End(); }
+    bool Write(std::string bytes) override { return writer_->WriteChunk(bytes); }
+    bool WriteShared(const std::shared_ptr<const SharedBlock>& block) override {
+      // Owned by the block: no copy per connection.
+      return writer_->WriteShared(std::shared_ptr<const std::string>(block, &block->chunk),
+                                  block->chunk);
+    }
+    void Close() override { writer_->End(); }
+    void WhenDrained(std::function<void()> fn) override { writer_->WhenDrained(std::move(fn)); }
+
+   private:
+    std::shared_ptr<SocketWriter> writer_;
+  };
+
+  Handler& handler_;
+  Http::ResponseWriter& response_;
+  std::shared_ptr<Tcp::Peer> peer_;
+  const bool head_only_;
+};
+
 void EdgeServer::Handler::onRequest(const Http::Request& request, Http::ResponseWriter response) {
-  const std::string& path = request.resource();
-  current_origin_.reset();
-  if (auto origin = request.headers().tryGetRaw("Origin"); origin.has_value()) {
-    current_origin_ = server_->AllowedOrigin(origin->value());
-    if (request.method() == Http::Method::Options) {
-      Preflight(request, response, origin->value());
-      return;
+  ApiRequest api;
+  api.method = ApiRequest::MethodOf(Http::methodString(request.method()));
+  api.path = request.resource();
+  // The raw target: "GET /v1/events?stream=a&stream=b HTTP/1.1".
+  const size_t sp1 = current_line_.find(' ');
+  const size_t sp2 = current_line_.rfind(' ');
+  if (sp1 != std::string::npos && sp2 > sp1) {
+    const absl::string_view target =
+        absl::string_view(current_line_).substr(sp1 + 1, sp2 - sp1 - 1);
+    if (const size_t q = target.find('?'); q != absl::string_view::npos) {
+      api.query = std::string(target.substr(q + 1));
     }
   }
-  if (current_origin_.has_value()) {
-    response.headers().add<Http::Header::AccessControlAllowOrigin>(*current_origin_);
-    response.headers().add<AllowCredentials>("true");
-    response.headers().add<Vary>("Origin");
+  for (const std::shared_ptr<Http::Header::Header>& header : request.headers().list()) {
+    std::ostringstream value;
+    header->write(value);
+    api.headers.emplace_back(absl::AsciiStrToLower(header->name()), value.str());
   }
-  static constexpr absl::string_view kStreams = "/v1/streams/";
-  static constexpr absl::string_view kRpc = "/v1/rpc/";
-  static constexpr absl::string_view kEvents = "/events";
-  if (absl::StartsWith(path, kStreams) && absl::EndsWith(path, kEvents) &&
-      path.size() > kStreams.size() + kEvents.size()) {
-    if (request.method() != Http::Method::Post) {
-      SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
-               "POST an event here: {\"type\": ..., \"data\": ...}");
-      return;
-    }
-    PostEvent(request, response,
-              absl::string_view(path).substr(kStreams.size(),
-                                             path.size() - kStreams.size() - kEvents.size()));
-  } else if (absl::StartsWith(path, kRpc)) {
-    Rpc(request, response, absl::string_view(path).substr(kRpc.size()));
-  } else if (path == "/v1/events") {
-    if (request.method() != Http::Method::Get) {
-      SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
-               "GET /v1/events opens a stream");
-      return;
-    }
-    Events(request, response);
-  } else if (path == "/healthz") {
-    response.send(Http::Code::Ok, "ok\n");
-  } else if (path == "/readyz") {
-    const bool ready = server_->hub_.Ready() && !server_->draining_.load();
-    response.send(ready ? Http::Code::Ok : Http::Code::Service_Unavailable,
-                  ready ? "ready\n" : "not ready\n");
-  } else if (path == "/metrics") {
-    response.headers().add<Http::Header::ContentType>(
-        Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));
-    response.send(Http::Code::Ok, server_->metrics_.Render());
-  } else if (const StaticFile* file = server_->options_.static_files != nullptr
-                                          ? server_->options_.static_files->Find(path)
-                                          : nullptr;
-             file != nullptr &&
-             (request.method() == Http::Method::Get || request.method() == Http::Method::Head)) {
-    response.headers().add<Http::Header::ContentType>(
-        Http::Mime::MediaType::fromString(file->content_type));
-    response.headers().add<CacheControlText>(file->cache_control);
-    response.headers().add<NoSniff>("nosniff");
-    response.headers().add<ContentSecurityPolicy>(
-        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
-    response.send(Http::Code::Ok, request.method() == Http::Method::Head ? "" : file->body);
-  } else {
-    SendJson(response, Http::Code::Not_Found, "not_found",
-             absl::StrCat("no such resource: ", path));
+  for (const auto& [name, raw] : request.headers().rawList()) {
+    api.headers.emplace_back(absl::AsciiStrToLower(name), raw.value());
   }
+  for (const Http::Cookie& cookie : request.cookies()) {
+    api.cookies.emplace_back(cookie.name, cookie.value);
+  }
+  api.body = request.body();
+  api.client_ip = request.address().host();
+  Exchange exchange(*this, response, current_peer_, api.method == ApiRequest::Method::kHead);
+  server_->router_->Route(api, exchange);
+}
+
+void EdgeServer::Handler::onConnection(const std::shared_ptr<Tcp::Peer>& peer) {
+  ++server_->http1_connections_;
+  // Pistache's own (private) onConnection does exactly this.
+  peer->putData(ParserData, std::make_shared<Http::RequestParser>(getMaxRequestSize()));
 }
 
 void EdgeServer::Handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
+  --server_->http1_connections_;
   partial_.erase(peer->getID());
   std::optional<ConnectionTable::Entry> entry = server_->table_.Release(peer->getID());
   if (!entry.has_value()) return;
@@ -188,11 +247,10 @@ void EdgeServer::Handler::RefuseBody(const std::shared_ptr<Tcp::Peer>& peer, uin
   EdgeServer& s = *server_;
   s.bad_requests_.Increment();
   std::shared_ptr<SocketWriter> writer = AnswerLater(peer);
-  Answer(s, *writer,
-         JsonResponse(
-             413, common::JsonErrorBody("payload_too_large",
+  writer->WriteRaw(Http1Text(JsonAnswer(413, "payload_too_large",
                                         absl::StrCat("the body is ", length, " bytes; at most ",
                                                      s.options_.max_body_bytes, " are accepted"))));
+  writer->CloseWhenDrained();
 }
 
 std::shared_ptr<SocketWriter> EdgeServer::Handler::AnswerLater(
@@ -206,14 +264,7 @@ std::shared_ptr<SocketWriter> EdgeServer::Handler::AnswerLater(
     spdlog::critical("broken invariant: a second handler on one connection: {}", claimed);
     std::abort();
   }
-  ++s.calls_in_flight_;
   return writer;
-}
-
-void EdgeServer::Handler::Answer(EdgeServer& s, SocketWriter& writer, const std::string& text) {
-  writer.WriteRaw(text);
-  writer.CloseWhenDrained();
-  --s.calls_in_flight_;
 }
 
 }  // namespace herald::edge

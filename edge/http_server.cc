@@ -51,6 +51,45 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
   metrics.AddCollector(
       "herald_edge_connections", "Open SSE streams", common::MetricType::kGauge,
       [this](const common::Emit& emit) { emit({}, static_cast<double>(table_.streams())); });
+  metrics.AddCollector(
+      "herald_edge_streams", "Open SSE streams, by protocol (an HTTP/2 connection carries many)",
+      common::MetricType::kGauge, [this](const common::Emit& emit) {
+        emit({{"protocol", "http1"}},
+             static_cast<double>(table_.streams(ConnectionTable::Protocol::kHttp1)));
+        emit({{"protocol", "h2"}},
+             static_cast<double>(table_.streams(ConnectionTable::Protocol::kH2)));
+      });
+  metrics.AddCollector(
+      "herald_edge_tcp_connections", "Open TCP connections, by protocol",
+      common::MetricType::kGauge, [this](const common::Emit& emit) {
+        emit({{"protocol", "http1"}}, static_cast<double>(http1_connections_.load()));
+        emit({{"protocol", "h2"}}, static_cast<double>(h2_stats_.connections.load()));
+      });
+  metrics.AddCollector("herald_edge_h2_streams_total", "HTTP/2 requests (streams) received",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(h2_stats_.streams.load()));
+                       });
+  metrics.AddCollector(
+      "herald_edge_h2_refused_total",
+      "HTTP/2 streams refused or reset by the edge, by reason (headers: header list too large; "
+      "body: 413; busy: too many requests waiting; slow: the reader stopped)",
+      common::MetricType::kCounter, [this](const common::Emit& emit) {
+        emit({{"reason", "headers"}}, static_cast<double>(h2_stats_.refused_headers.load()));
+        emit({{"reason", "body"}}, static_cast<double>(h2_stats_.refused_body.load()));
+        emit({{"reason", "busy"}}, static_cast<double>(h2_stats_.refused_busy.load()));
+        emit({{"reason", "slow"}}, static_cast<double>(h2_stats_.slow_resets.load()));
+      });
+  metrics.AddCollector("herald_edge_h2_protocol_errors_total",
+                       "HTTP/2 connections ended for the client's protocol errors or floods "
+                       "(GOAWAY)",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(h2_stats_.protocol_errors.load()));
+                       });
+  metrics.AddCollector("herald_edge_tls_handshake_failures_total",
+                       "TLS handshakes that failed or did not finish in time",
+                       common::MetricType::kCounter, [this](const common::Emit& emit) {
+                         emit({}, static_cast<double>(h2_stats_.tls_failures.load()));
+                       });
   metrics.AddCollector("herald_edge_pending_answers",
                        "Requests whose answer is still to be written (POSTs waiting for gRPC)",
                        common::MetricType::kGauge, [this](const common::Emit& emit) {
@@ -78,6 +117,7 @@ absl::Status EdgeServer::Start() {
     connection.EndWith("herald.auth", R"({"reason":"expired"})");
     ended_expired_.Increment();
   });
+  router_ = std::make_unique<Router>(this);
   publisher_ = v1::Publisher::NewStub(
       grpc::CreateChannel(options_.publisher, grpc::InsecureChannelCredentials()));
   const size_t colon = options_.address.rfind(':');
@@ -103,11 +143,33 @@ absl::Status EdgeServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot serve HTTP on ", options_.address, ": ", e.what()));
   }
+  auto route = [this](const ApiRequest& request, ApiExchange& exchange) {
+    router_->Route(request, exchange);
+  };
+  if (!options_.https.address.empty()) {
+    if (options_.https.cert_file.empty()) {
+      return absl::InvalidArgumentError("an HTTPS address needs a certificate and a key");
+    }
+    https_ = std::make_unique<H2Server>(options_.https, hub_, table_, route, h2_stats_, stats_);
+    if (absl::Status started = https_->Start(); !started.ok()) return started;
+  }
+  if (!options_.h2c_address.empty()) {
+    H2ServerOptions h2c = options_.https;
+    h2c.address = options_.h2c_address;
+    h2c.cert_file.clear();
+    h2c.key_file.clear();
+    h2c_ = std::make_unique<H2Server>(h2c, hub_, table_, route, h2_stats_, stats_);
+    if (absl::Status started = h2c_->Start(); !started.ok()) return started;
+  }
   heartbeat_ = std::thread([this] { Heartbeats(); });
   return absl::OkStatus();
 }
 
 int EdgeServer::port() const { return static_cast<uint16_t>(endpoint_->getPort()); }
+
+int EdgeServer::https_port() const { return https_ != nullptr ? https_->port() : -1; }
+
+int EdgeServer::h2c_port() const { return h2c_ != nullptr ? h2c_->port() : -1; }
 
 void EdgeServer::Heartbeats() {
   // Every tick (a fifth of the interval), connections that wrote nothing for
@@ -116,9 +178,15 @@ void EdgeServer::Heartbeats() {
   const absl::Duration tick = std::max(options_.heartbeat / 5, absl::Milliseconds(10));
   const absl::Duration nap = std::min(absl::Milliseconds(100), tick / 4);
   absl::Time next = absl::Now() + tick;
+  absl::Time next_h2 = absl::Now() + absl::Seconds(1);
   while (!stopping_.load()) {
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(nap));
     const absl::Time now = absl::Now();
+    if (now >= next_h2) {
+      if (https_ != nullptr) https_->Tick();
+      if (h2c_ != nullptr) h2c_->Tick();
+      next_h2 = now + absl::Seconds(1);
+    }
     if (now < next) continue;
     hub_.HeartbeatAll(now - options_.heartbeat / 2);
     next = now + tick;
@@ -138,7 +206,7 @@ void EdgeServer::Drain() {
   std::uniform_int_distribution<int64_t> jitter(options_.retry_ms, options_.retry_ms + window_ms);
   const absl::Duration step = options_.drain / static_cast<double>(open.size());
   for (ConnectionTable::Entry& s : open) {
-    s.writer->WriteChunk(RetryBlock(jitter(rng)));
+    s.connection->Retry(jitter(rng));
     s.connection->Close();
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(step));
   }
@@ -153,6 +221,8 @@ void EdgeServer::Stop() {
     if (entry.writer != nullptr) entry.writer->Abort();
   }
   if (endpoint_ != nullptr) endpoint_->shutdown();
+  if (https_ != nullptr) https_->Stop();
+  if (h2c_ != nullptr) h2c_->Stop();
   // The hub's connections hold writers that use this server's counters:
   // they go before the server does.
   hub_.Stop();

@@ -47,6 +47,7 @@
 #include "auth.h"
 #include "connection_table.h"
 #include "expiry_timers.h"
+#include "h2_server.h"
 #include "herald/common/metrics.h"
 #include "herald/v1/publisher.grpc.pb.h"
 #include "hub.h"
@@ -92,6 +93,10 @@ struct EdgeOptions {
   const RpcGateway* rpc = nullptr;
   // The dashboard, served at `/`; null: none.
   const StaticFiles* static_files = nullptr;
+  // HTTP/2 over TLS (ALPN h2) on `https.address`, and h2c with prior
+  // knowledge on `h2c_address`; empty: off. See h2_server.h.
+  H2ServerOptions https;
+  std::string h2c_address;
 };
 
 class EdgeServer final {
@@ -102,11 +107,16 @@ class EdgeServer final {
   // Unavailable if the address cannot be bound.
   absl::Status Start();
   int port() const;
+  // The HTTPS (HTTP/2) and h2c ports; -1 when off.
+  int https_port() const;
+  int h2c_port() const;
   // Refuses new streams and closes open ones over the drain window.
   void Drain();
   void Stop();
 
-  // Called by the request handler (one per Pistache reactor thread).
+  // The endpoints, whatever the protocol (http_handler.h).
+  class Router;
+  // HTTP/1.1 through Pistache (one per reactor thread).
   class Handler;
 
  private:
@@ -120,8 +130,13 @@ class EdgeServer final {
   Hub& hub_;
   common::Registry& metrics_;
   WriterStats stats_;
+  H2Stats h2_stats_;
   std::unique_ptr<ExpiryTimers> expiry_;
+  std::unique_ptr<Router> router_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  std::unique_ptr<H2Server> https_;
+  std::unique_ptr<H2Server> h2c_;
+  std::atomic<int64_t> http1_connections_{0};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::thread heartbeat_;

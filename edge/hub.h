@@ -96,6 +96,7 @@ class Hub final {
   // turn. A connection's writer and its feed deliveries share its loop.
   int PickLoop();
   EventLoop& loop(int index) { return *loops_[static_cast<size_t>(index) % loops_.size()]; }
+  int loops() const { return static_cast<int>(loops_.size()); }
 
   // Creates and starts a connection for `request` on loop `loop_index`:
   // registers it with the feed, watches new streams, decodes the cursor

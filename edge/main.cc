@@ -82,6 +82,20 @@ ABSL_FLAG(std::vector<std::string>, public_methods, {},
           "Glob patterns of package.Service/Method anyone may call without a token");
 ABSL_FLAG(std::string, static_dir, "",
           "A folder served at / (the dashboard: build/<preset>/dashboard); empty: none");
+ABSL_FLAG(std::string, https_address, "",
+          "Where browsers connect over HTTPS (HTTP/2 by ALPN), e.g. 0.0.0.0:8443; needs "
+          "--tls_cert_file and --tls_key_file; empty: off");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain of the HTTPS listener");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of the HTTPS listener");
+ABSL_FLAG(std::string, h2c_address, "",
+          "Cleartext HTTP/2 with prior knowledge (for proxies and meshes), e.g. 0.0.0.0:8081; "
+          "empty: off");
+ABSL_FLAG(int32_t, h2_max_concurrent_streams, 100,
+          "Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)");
+ABSL_FLAG(int64_t, h2_max_header_bytes, 16 * 1024,
+          "Largest HTTP/2 header list accepted (as HPACK counts it); larger: the stream is reset");
+ABSL_FLAG(absl::Duration, h2_idle_timeout, absl::Minutes(2),
+          "An HTTP/2 connection with no stream open for this long is sent GOAWAY");
 ABSL_FLAG(std::string, ready_file, "", "Once serving, write {\"http_port\": N} to this file");
 
 namespace herald::edge {
@@ -222,6 +236,28 @@ int Run() {
   options.auth = auth->get();
   options.rpc = rpc.get();
   options.static_files = static_files.get();
+  options.https.address = absl::GetFlag(FLAGS_https_address);
+  options.https.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.https.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.https.listen_backlog = options.listen_backlog;
+  options.https.idle_timeout = absl::GetFlag(FLAGS_h2_idle_timeout);
+  options.https.session.max_body_bytes = options.max_body_bytes;
+  options.https.session.max_queued_bytes = options.max_queued_bytes;
+  options.h2c_address = absl::GetFlag(FLAGS_h2c_address);
+  if (const int32_t streams = absl::GetFlag(FLAGS_h2_max_concurrent_streams);
+      streams < 1 || streams > 10'000) {
+    spdlog::critical("--h2_max_concurrent_streams must be 1 to 10000, not {}", streams);
+    return 2;
+  } else {
+    options.https.session.max_concurrent_streams = static_cast<uint32_t>(streams);
+  }
+  if (const int64_t bytes = absl::GetFlag(FLAGS_h2_max_header_bytes);
+      bytes < 1024 || bytes > (1 << 20)) {
+    spdlog::critical("--h2_max_header_bytes must be 1024 to 1048576, not {}", bytes);
+    return 2;
+  } else {
+    options.https.session.max_header_bytes = static_cast<size_t>(bytes);
+  }
   if (options.post_rate <= 0 || options.post_burst < 1) {
     spdlog::critical("--post_rate must be > 0 and --post_burst >= 1");
     return 2;
@@ -233,9 +269,16 @@ int Run() {
   }
   spdlog::info("herald-edge serving HTTP on port {}, fanouts {}", server.port(),
                absl::StrJoin(absl::GetFlag(FLAGS_fanout), ","));
-  if (absl::Status s =
-          common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file), {{"http_port", server.port()}});
-      !s.ok()) {
+  std::vector<std::pair<std::string, int>> ports = {{"http_port", server.port()}};
+  if (server.https_port() >= 0) {
+    spdlog::info("HTTPS (HTTP/2) on port {}", server.https_port());
+    ports.emplace_back("https_port", server.https_port());
+  }
+  if (server.h2c_port() >= 0) {
+    spdlog::info("h2c (HTTP/2 with prior knowledge) on port {}", server.h2c_port());
+    ports.emplace_back("h2c_port", server.h2c_port());
+  }
+  if (absl::Status s = common::WriteReadyFile(absl::GetFlag(FLAGS_ready_file), ports); !s.ok()) {
     spdlog::error("{}", s);
   }
   const int signal = common::AwaitShutdownSignal();

@@ -49,11 +49,11 @@ struct WriterStats {
   std::atomic<int64_t> slow_closes{0};
 };
 
-class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
+class SocketWriter final : public Pollable, public std::enable_shared_from_this<SocketWriter> {
  public:
   // Writes `fd` until Abort(); does not close it.
   SocketWriter(int fd, size_t max_queued_bytes, EventLoop& loop, WriterStats& stats);
-  ~SocketWriter();
+  ~SocketWriter() override;
 
   // Bytes as they are (the response head).
   bool WriteRaw(absl::string_view bytes);
@@ -77,8 +77,9 @@ class SocketWriter final : public std::enable_shared_from_this<SocketWriter> {
   void WhenDrained(std::function<void()> fn);
 
   void OnWritable();
+  void OnEvents(uint32_t) override { OnWritable(); }
   // Sends what a round of the loop gathered (the loop calls it).
-  void FlushRound();
+  void FlushRound() override;
 
   EventLoop& loop() const { return loop_; }
 

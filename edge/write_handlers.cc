@@ -25,138 +25,133 @@ struct PublishCall {
   grpc::ClientContext context;
   v1::PublishRequest request;
   v1::PublishResponse response;
-  std::shared_ptr<SocketWriter> writer;
-  std::string cors;  // header lines for the answer
+  std::function<void(ApiAnswer)> answer;
 };
 
 }  // namespace
 
-void EdgeServer::Handler::Rpc(const Http::Request& request, Http::ResponseWriter& response,
-                              absl::string_view name) {
+void EdgeServer::Router::Rpc(Call& call, absl::string_view name) const {
   EdgeServer& s = *server_;
-  if (request.method() != Http::Method::Post) {
-    SendJson(response, Http::Code::Method_Not_Allowed, "method_not_allowed",
-             "POST the request message as JSON here");
+  const ApiRequest& request = call.request;
+  if (request.method != ApiRequest::Method::kPost) {
+    ReplyJson(call, 405, "method_not_allowed", "POST the request message as JSON here");
     return;
   }
   if (s.options_.rpc == nullptr) {
-    SendJson(response, Http::Code::Not_Found, "not_found",
-             "no services are routed through this edge (--rpc_routes)");
+    ReplyJson(call, 404, "not_found", "no services are routed through this edge (--rpc_routes)");
     return;
   }
   absl::StatusOr<const RpcMethod*> found = s.options_.rpc->Find(name);
   if (!found.ok()) {
     const auto code = static_cast<grpc::StatusCode>(found.status().code());
-    SendJson(response, static_cast<Http::Code>(common::HttpStatusForGrpc(code)),
-             common::GrpcCodeName(code), found.status().message());
+    ReplyJson(call, common::HttpStatusForGrpc(code), common::GrpcCodeName(code),
+              found.status().message());
     return;
   }
   const RpcMethod& method = **found;
   std::optional<Principal> who;
-  if (!Authenticate(request, response, &who)) return;
+  if (!Authenticate(call, &who)) return;
   if (s.options_.auth != nullptr &&
-      !Permit(s.options_.auth->MayCall(Who(who), method.name), response)) {
+      !Permit(call, s.options_.auth->MayCall(Who(who), method.name))) {
     return;
   }
-  if (!IsJson(request, response, "the request message")) return;
-  absl::StatusOr<std::string> bytes = s.options_.rpc->EncodeRequest(method, request.body());
+  if (!IsJson(call, "the request message")) return;
+  absl::StatusOr<std::string> bytes = s.options_.rpc->EncodeRequest(method, request.body);
   if (!bytes.ok()) {
-    BadRequest(response, bytes.status().message());
+    BadRequest(call, bytes.status().message());
     return;
   }
   RpcCallOptions options;
   absl::Duration timeout = method.timeout;
-  if (auto header = request.headers().tryGetRaw("Grpc-Timeout"); header.has_value()) {
-    absl::StatusOr<absl::Duration> asked = ParseGrpcTimeout(header->value());
+  if (const std::string* header = request.Header("grpc-timeout"); header != nullptr) {
+    absl::StatusOr<absl::Duration> asked = ParseGrpcTimeout(*header);
     if (!asked.ok()) {
-      BadRequest(response, asked.status().message());
+      BadRequest(call, asked.status().message());
       return;
     }
     timeout = std::min(timeout, *asked);
   }
   options.deadline = absl::Now() + timeout;
   for (const char* forwarded : {"Idempotency-Key", "traceparent", "tracestate"}) {
-    auto header = request.headers().tryGetRaw(forwarded);
-    if (!header.has_value()) continue;
-    if (!IsMetadataValue(header->value())) {
-      BadRequest(response, absl::StrCat(forwarded, ": 1 to 512 printable ASCII characters"));
+    const std::string lower = absl::AsciiStrToLower(forwarded);
+    const std::string* header = request.Header(lower);
+    if (header == nullptr) continue;
+    if (!IsMetadataValue(*header)) {
+      BadRequest(call, absl::StrCat(forwarded, ": 1 to 512 printable ASCII characters"));
       return;
     }
-    options.metadata.emplace_back(absl::AsciiStrToLower(forwarded), header->value());
+    options.metadata.emplace_back(lower, *header);
   }
   if (who.has_value()) {
     if (!IsMetadataValue(who->subject)) {
-      BadRequest(response, "the token's subject cannot be forwarded (printable ASCII only)");
+      BadRequest(call, "the token's subject cannot be forwarded (printable ASCII only)");
       return;
     }
     options.metadata.emplace_back("herald-subject", who->subject);
   }
-  if (!MayWriteNow(who, request, response)) return;
-  std::shared_ptr<SocketWriter> writer = AnswerLater(current_peer_);
+  if (!MayWriteNow(call, who)) return;
   s.options_.rpc->Call(
       method, std::move(*bytes), options,
-      [&s, writer, cors = CorsLines(current_origin_)](grpc::Status status, std::string json) {
+      [&s, answer = AnswerLater(call)](grpc::Status status, std::string json) {
         if (status.ok()) {
           s.rpc_calls_.Increment();
           json.push_back('\n');
-          Answer(s, *writer, JsonResponse(200, json, cors));
+          answer({.status = 200, .content_type = "application/json", .body = std::move(json)});
         } else {
           s.rpc_failures_.Increment();
-          Answer(s, *writer, GrpcErrorResponse(status, cors));
+          answer(GrpcErrorAnswer(status));
         }
       });
 }
 
-void EdgeServer::Handler::PostEvent(const Http::Request& request, Http::ResponseWriter& response,
-                                    absl::string_view encoded_stream) {
+void EdgeServer::Router::PostEvent(Call& call, absl::string_view encoded_stream) const {
   EdgeServer& s = *server_;
+  const ApiRequest& request = call.request;
   std::optional<Principal> who;
-  if (!Authenticate(request, response, &who)) return;
-  if (!IsJson(request, response, "the event")) return;
-  absl::StatusOr<PostEventRequest> parsed = ParsePostEvent(encoded_stream, request.body());
+  if (!Authenticate(call, &who)) return;
+  if (!IsJson(call, "the event")) return;
+  absl::StatusOr<PostEventRequest> parsed = ParsePostEvent(encoded_stream, request.body);
   if (!parsed.ok()) {
-    BadRequest(response, parsed.status().message());
+    BadRequest(call, parsed.status().message());
     return;
   }
   if (s.options_.auth != nullptr &&
-      !Permit(s.options_.auth->MayPublish(Who(who), parsed->stream), response)) {
+      !Permit(call, s.options_.auth->MayPublish(Who(who), parsed->stream))) {
     return;
   }
-  if (!MayWriteNow(who, request, response)) return;
-  auto* call = new PublishCall();
-  call->cors = CorsLines(current_origin_);
-  v1::Event* event = call->request.mutable_event();
+  if (!MayWriteNow(call, who)) return;
+  auto* publish = new PublishCall();
+  v1::Event* event = publish->request.mutable_event();
   event->set_stream(parsed->stream);
   event->set_type(parsed->type);
   event->set_text(parsed->data);
-  if (auto key = request.headers().tryGetRaw("Idempotency-Key"); key.has_value()) {
-    event->set_idempotency_key(key->value());
+  if (const std::string* key = request.Header("idempotency-key"); key != nullptr) {
+    event->set_idempotency_key(*key);
   }
-  if (auto trace = request.headers().tryGetRaw("traceparent"); trace.has_value()) {
-    (*event->mutable_headers())["traceparent"] = trace->value();
+  if (const std::string* trace = request.Header("traceparent"); trace != nullptr) {
+    (*event->mutable_headers())["traceparent"] = *trace;
   }
   if (who.has_value()) (*event->mutable_headers())["herald-subject"] = who->subject;
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + s.options_.publish_timeout));
+  publish->context.set_deadline(absl::ToChronoTime(absl::Now() + s.options_.publish_timeout));
   // The answer comes on a gRPC thread.
-  call->writer = AnswerLater(current_peer_);
+  publish->answer = AnswerLater(call);
   s.publisher_->async()->Publish(
-      &call->context, &call->request, &call->response, [&s, call](grpc::Status status) {
-        std::string answer;
+      &publish->context, &publish->request, &publish->response, [&s, publish](grpc::Status status) {
         if (status.ok()) {
           s.posted_.Increment();
-          const v1::Position& at = call->response.position();
-          answer = JsonResponse(
-              201,
-              absl::StrCat("{\"id\":", common::JsonQuote(call->response.cursor()),
-                           ",\"stream\":", common::JsonQuote(call->request.event().stream()),
-                           ",\"partition\":", at.partition(), ",\"offset\":", at.offset(), "}\n"),
-              call->cors);
+          const v1::Position& at = publish->response.position();
+          publish->answer(
+              {.status = 201,
+               .content_type = "application/json",
+               .body = absl::StrCat(
+                   "{\"id\":", common::JsonQuote(publish->response.cursor()),
+                   ",\"stream\":", common::JsonQuote(publish->request.event().stream()),
+                   ",\"partition\":", at.partition(), ",\"offset\":", at.offset(), "}\n")});
         } else {
           s.post_failures_.Increment();
-          answer = GrpcErrorResponse(status, call->cors);
+          publish->answer(GrpcErrorAnswer(status));
         }
-        Answer(s, *call->writer, answer);
-        delete call;
+        delete publish;
       });
 }
 

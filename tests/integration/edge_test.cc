@@ -34,6 +34,7 @@ namespace {
 using ::herald::testing::Backbone;
 using ::herald::testing::Fleet;
 using ::herald::testing::Publishing;
+using ::herald::testing::RssKiB;
 using ::herald::testing::SeqOf;
 using ::herald::testing::SseClient;
 using ::herald::testing::SseEvent;
@@ -43,8 +44,6 @@ using ::herald::testing::Target;
 using ::herald::testing::TestPayload;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
-
-int64_t RssKiB(int pid);
 
 TEST(EdgeTest, FramingKeepsHostilePayloadsInOneEvent) {
   Backbone mesh;
@@ -393,15 +392,6 @@ TEST(EdgeDrainTest, SigtermRefusesNewStreamsAndClosesOpenOnesOverTheWindow) {
 
 namespace herald {
 namespace {
-
-int64_t RssKiB(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
 
 // A client that stops reading, and 8 MB published to its stream.
 struct StalledClient {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -154,7 +155,18 @@ absl::Status Backbone::StartEdge(std::vector<std::string> args) {
   std::vector<std::string> all = {
       "--fanout=" + fanout_address(), absl::StrCat("--publisher=127.0.0.1:", publisher_port_),
       absl::StrCat("--http_address=127.0.0.1:", edge_port_.load()), "--heartbeat=1s", "--drain=1s"};
-  all.insert(all.end(), edge_args_.begin(), edge_args_.end());
+  bool https = false;
+  for (const std::string& arg : edge_args_) {
+    if (absl::StartsWith(arg, "--https_address=")) {
+      https = true;
+      // A restart listens where the last edge did.
+      all.push_back(edge_https_port_ > 0
+                        ? absl::StrCat(arg.substr(0, arg.rfind(':') + 1), edge_https_port_)
+                        : arg);
+    } else {
+      all.push_back(arg);
+    }
+  }
   edge_.reset();
   auto edge = ChildProcess::Start(HeraldBinary("herald-edge"), all);
   if (!edge.ok()) return edge.status();
@@ -162,6 +174,11 @@ absl::Status Backbone::StartEdge(std::vector<std::string> args) {
   absl::StatusOr<int> port = edge_->WaitForPort("http_port", absl::Seconds(60));
   if (!port.ok()) return port.status();
   edge_port_ = *port;
+  if (https) {
+    absl::StatusOr<int> https_port = edge_->WaitForPort("https_port", absl::Seconds(10));
+    if (!https_port.ok()) return https_port.status();
+    edge_https_port_ = *https_port;
+  }
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     if (HttpGet(edge_port_, "/readyz").find(" 200 ") != std::string::npos) return absl::OkStatus();

@@ -47,6 +47,9 @@ class Backbone final {
   absl::Status StartEdge(std::vector<std::string> args = {});
   ChildProcess& edge() { return *edge_; }
   int edge_port() const { return edge_port_; }
+  // The edge's HTTPS port when it was started with --https_address (a
+  // restart keeps it: pass port 0 the first time); -1 otherwise.
+  int edge_https_port() const { return edge_https_port_; }
   // GET on the edge; returns the whole response (head and body).
   std::string EdgeGet(const std::string& path);
   // `request` (whole, as sent) to the edge; the whole response.
@@ -102,6 +105,7 @@ class Backbone final {
   std::vector<std::string> edge_args_;
   // Read by browser threads while the test restarts the edge (on the same port).
   std::atomic<int> edge_port_{0};
+  int edge_https_port_ = -1;
   int fanout_port_ = 0;
   int publisher_port_ = 0;
   int fanout_metrics_port_ = 0;

@@ -27,6 +27,15 @@ std::string HeraldSource(const std::string& relative) {
   return absl::StrCat(HERALD_SOURCE_DIR, "/", relative);
 }
 
+int64_t RssKiB(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;

@@ -30,6 +30,9 @@ namespace herald::testing {
 std::string HeraldBinary(const std::string& name);
 // A file of the source tree, e.g. "tests/browser/eventsource_page.mjs".
 std::string HeraldSource(const std::string& relative);
+
+// The resident set of process `pid` in KiB (-1 if it is gone).
+int64_t RssKiB(int pid);
 // The full path of a program on PATH (ChildProcess::Start needs one), or "".
 std::string FindProgram(const std::string& name);
 // A file's whole text ("" if it cannot be read), e.g. what a child wrote.
