@@ -20,7 +20,8 @@ export function parseArgs(required) {
   return args;
 }
 
-export function launchChromium() {
+/** Chromium, with `extraArgs` after the ones every test needs. */
+export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -31,6 +32,7 @@ export function launchChromium() {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
 }
