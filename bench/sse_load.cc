@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -36,6 +38,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -86,6 +89,12 @@ ABSL_FLAG(int32_t, storm_behind, 0,
           "events per stream, then reconnect them all at once with their Last-Event-ID and check "
           "that each gets exactly those events");
 ABSL_FLAG(int32_t, fanout_pid, 0, "herald-fanout's pid: its threads and RSS during a storm");
+ABSL_FLAG(
+    std::string, protocol, "http1",
+    "http1 (one TCP connection per EventSource), h2 (HTTP/2 over TLS, ALPN h2: --edge is "
+    "the edge's HTTPS address) or h2c (HTTP/2 with prior knowledge): with HTTP/2, "
+    "--streams_per_connection EventSources share each TCP connection, as a browser's tabs do");
+ABSL_FLAG(int32_t, streams_per_connection, 10, "HTTP/2: EventSources per TCP connection");
 ABSL_FLAG(std::string, server, "herald",
           "What --edge is: herald (GET /v1/events?stream=S, publishing through --publisher) or "
           "nchan (nginx with Nchan: GET /sub/S as EventSource, POST /pub/S on the same address), "
@@ -115,6 +124,8 @@ struct Conn {
   int64_t storm_done_ns = 0;
 };
 
+struct H2Link;
+
 struct Receiver {
   int epoll_fd = -1;
   std::vector<Conn*> conns;
@@ -133,6 +144,20 @@ std::atomic<bool> g_stop{false};
 std::atomic<int> g_started{0};
 std::atomic<int> g_closed{0};
 bool g_nchan = false;
+
+// HTTP/2: one TCP (and TLS) connection carrying several EventSources, each a
+// stream; read by one receiver thread. Registered in epoll with the low bit
+// of its pointer set (a Conn's is clear).
+struct H2Link {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  nghttp2_session* session = nullptr;
+  Receiver* receiver = nullptr;
+  std::map<int32_t, Conn*> by_stream;
+  std::string out;  // frames the socket has not taken yet
+  bool closed = false;
+};
+SSL_CTX* g_tls = nullptr;  // h2: the client context (the edge's certificate is not checked)
 
 // Publishes to Nchan: POST /pub/<channel> on one keep-alive connection,
 // pipelined (nginx answers in order): a thread reads the answers, so the
@@ -333,12 +358,184 @@ void OnReadable(Receiver& r, Conn& c) {
   }
 }
 
+void MarkClosed(Conn& c) {
+  if (!c.closed) {
+    c.closed = true;
+    g_closed.fetch_add(1);
+  }
+}
+
+int H2OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+               const uint8_t* value, size_t valuelen, uint8_t, void* p) {
+  auto& link = *static_cast<H2Link*>(p);
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  const absl::string_view n(reinterpret_cast<const char*>(name), namelen);
+  const absl::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  auto it = link.by_stream.find(frame->hd.stream_id);
+  if (n == ":status" && v != "200" && it != link.by_stream.end()) {
+    std::fprintf(stderr, "sse_load: the edge answered %.*s\n", static_cast<int>(v.size()),
+                 v.data());
+    MarkClosed(*it->second);
+  }
+  return 0;
+}
+
+int H2OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* p) {
+  auto& link = *static_cast<H2Link*>(p);
+  auto it = link.by_stream.find(id);
+  if (it != link.by_stream.end()) {
+    OnBody(*link.receiver, *it->second, absl::string_view(reinterpret_cast<const char*>(data), len),
+           NowNanos());
+  }
+  return 0;
+}
+
+int H2OnClose(nghttp2_session*, int32_t id, uint32_t, void* p) {
+  auto& link = *static_cast<H2Link*>(p);
+  if (auto it = link.by_stream.find(id); it != link.by_stream.end()) MarkClosed(*it->second);
+  return 0;
+}
+
+// Writes pending frames (window updates, requests) as far as the socket takes them.
+bool H2Flush(H2Link& l) {
+  while (true) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(l.session, &data);
+    if (n <= 0) break;
+    l.out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  while (!l.out.empty()) {
+    ssize_t n;
+    if (l.ssl != nullptr) {
+      const int r = SSL_write(l.ssl, l.out.data(), static_cast<int>(l.out.size()));
+      if (r <= 0) {
+        const int e = SSL_get_error(l.ssl, r);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ;
+      }
+      n = r;
+    } else {
+      n = send(l.fd, l.out.data(), l.out.size(), MSG_NOSIGNAL);
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+    l.out.erase(0, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void H2OnReadable(Receiver& r, H2Link& l) {
+  char buffer[65536];
+  bool ok = true;
+  while (ok) {
+    ssize_t n;
+    if (l.ssl != nullptr) {
+      const int got = SSL_read(l.ssl, buffer, sizeof(buffer));
+      if (got <= 0) {
+        const int e = SSL_get_error(l.ssl, got);
+        ok = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+        break;
+      }
+      n = got;
+    } else {
+      n = recv(l.fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) {
+        ok = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+        break;
+      }
+    }
+    if (nghttp2_session_mem_recv(l.session, reinterpret_cast<const uint8_t*>(buffer),
+                                 static_cast<size_t>(n)) < 0) {
+      ok = false;
+    }
+  }
+  if (ok) ok = H2Flush(l);
+  if (!ok && !l.closed) {
+    l.closed = true;
+    for (auto& [id, c] : l.by_stream) MarkClosed(*c);
+    epoll_ctl(r.epoll_fd, EPOLL_CTL_DEL, l.fd, nullptr);
+  }
+}
+
 void RunReceiver(Receiver& r) {
   epoll_event events[512];
   while (!g_stop.load()) {
     const int n = epoll_wait(r.epoll_fd, events, 512, 100);
-    for (int i = 0; i < n; ++i) OnReadable(r, *static_cast<Conn*>(events[i].data.ptr));
+    for (int i = 0; i < n; ++i) {
+      if ((events[i].data.u64 & 1) != 0) {
+        H2OnReadable(r, *reinterpret_cast<H2Link*>(events[i].data.u64 & ~uint64_t{1}));
+      } else {
+        OnReadable(r, *static_cast<Conn*>(events[i].data.ptr));
+      }
+    }
   }
+}
+
+// Opens one HTTP/2 connection from `source` carrying an EventSource for
+// each of `group` (blocking until the requests are out), then hands it to
+// `r`. Null when the connection or the handshake fails.
+std::unique_ptr<H2Link> OpenH2(const sockaddr_in& target, in_addr source_ip,
+                               const std::vector<Conn*>& group,
+                               const std::vector<std::string>& names, const std::string& authority,
+                               Receiver& r) {
+  auto l = std::make_unique<H2Link>();
+  l->receiver = &r;
+  l->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr = source_ip;
+  if (l->fd < 0 || bind(l->fd, reinterpret_cast<const sockaddr*>(&source), sizeof(source)) != 0 ||
+      connect(l->fd, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) != 0) {
+    std::fprintf(stderr, "sse_load: HTTP/2 connection: %s\n", strerror(errno));
+    if (l->fd >= 0) close(l->fd);
+    return nullptr;
+  }
+  const int one = 1;
+  setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (g_tls != nullptr) {
+    l->ssl = SSL_new(g_tls);
+    SSL_set_fd(l->ssl, l->fd);
+    if (SSL_connect(l->ssl) != 1) {
+      std::fprintf(stderr, "sse_load: TLS handshake failed\n");
+      SSL_free(l->ssl);
+      close(l->fd);
+      return nullptr;
+    }
+  }
+  nghttp2_session_callbacks* callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &H2OnHeader);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &H2OnData);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &H2OnClose);
+  nghttp2_session_client_new(&l->session, callbacks, l.get());
+  nghttp2_session_callbacks_del(callbacks);
+  nghttp2_submit_settings(l->session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  for (Conn* c : group) {
+    std::string method = "GET";
+    std::string scheme = g_tls != nullptr ? "https" : "http";
+    std::string host = authority;
+    std::string path = absl::StrCat("/v1/events?stream=", names[static_cast<size_t>(c->stream)]);
+    std::string accept = "text/event-stream";
+    const std::pair<std::string*, const char*> fields[] = {{&method, ":method"},
+                                                           {&scheme, ":scheme"},
+                                                           {&host, ":authority"},
+                                                           {&path, ":path"},
+                                                           {&accept, "accept"}};
+    std::vector<nghttp2_nv> nva;
+    for (const auto& [value, name] : fields) {
+      nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name)),
+                     reinterpret_cast<uint8_t*>(value->data()), std::strlen(name), value->size(),
+                     NGHTTP2_NV_FLAG_NONE});
+    }
+    const int32_t id =
+        nghttp2_submit_request(l->session, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+    l->by_stream[id] = c;
+  }
+  H2Flush(*l);
+  fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = reinterpret_cast<uint64_t>(l.get()) | 1;
+  epoll_ctl(r.epoll_fd, EPOLL_CTL_ADD, l->fd, &ev);
+  return l;
 }
 
 struct ProcSample {
@@ -591,6 +788,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sse_load: --server must be herald or nchan\n");
     return 2;
   }
+  const std::string protocol = absl::GetFlag(FLAGS_protocol);
+  if (protocol != "http1" && protocol != "h2" && protocol != "h2c") {
+    std::fprintf(stderr, "sse_load: --protocol must be http1, h2 or h2c\n");
+    return 2;
+  }
+  const bool h2 = protocol != "http1";
+  const int per_link = std::max(1, absl::GetFlag(FLAGS_streams_per_connection));
+  if (h2 && (g_nchan || absl::GetFlag(FLAGS_storm_behind) > 0)) {
+    std::fprintf(stderr, "sse_load: HTTP/2 is for herald's paced and idle loads\n");
+    return 2;
+  }
+  if (protocol == "h2") {
+    g_tls = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, nullptr);  // loopback, a development certificate
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(g_tls, kAlpn, sizeof(kAlpn));
+  }
   const std::string run = absl::GetFlag(FLAGS_run_id).empty()
                               ? absl::StrCat("load/", absl::ToUnixMillis(absl::Now()))
                               : absl::GetFlag(FLAGS_run_id);
@@ -646,7 +860,30 @@ int main(int argc, char** argv) {
   const absl::Time connect_deadline = connect_start + absl::GetFlag(FLAGS_connect_timeout);
   constexpr int kWindow = 100;
   int failed_connects = 0;
-  for (int i = 0; i < connections; ++i) {
+  std::vector<std::unique_ptr<H2Link>> links;
+  for (int i = 0; h2 && i < connections; i += per_link) {
+    while (i - g_started.load() - g_closed.load() >= std::max(kWindow, per_link) &&
+           absl::Now() < connect_deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    std::vector<Conn*> group;
+    for (int j = i; j < std::min(connections, i + per_link); ++j) {
+      auto c = std::make_unique<Conn>();
+      c->stream = j % streams;
+      group.push_back(c.get());
+      conns.push_back(std::move(c));
+    }
+    const size_t k = links.size();
+    auto link = OpenH2(target, sources[k % sources.size()], group, names, edge,
+                       *receivers[k % receivers.size()]);
+    if (link == nullptr) {
+      failed_connects += static_cast<int>(group.size());
+      for (size_t j = 0; j < group.size(); ++j) conns.pop_back();
+      continue;
+    }
+    links.push_back(std::move(link));
+  }
+  for (int i = 0; !h2 && i < connections; ++i) {
     while (i - g_started.load() - g_closed.load() >= kWindow && absl::Now() < connect_deadline) {
       absl::SleepFor(absl::Milliseconds(1));
     }
@@ -667,6 +904,11 @@ int main(int argc, char** argv) {
   const ProcSample held = SampleServer();
   std::printf("sse_load: %d connections started in %s (%d failed to connect, %d closed)\n", started,
               absl::FormatDuration(connect_time).c_str(), failed_connects, g_closed.load());
+  if (h2) {
+    std::printf("  over %s: %zu TCP connections, %d EventSources (streams) each\n",
+                protocol == "h2" ? "HTTP/2 with TLS" : "HTTP/2 cleartext (h2c)", links.size(),
+                per_link);
+  }
   if (held.rss_kib >= 0) {
     std::printf("  edge RSS: %.1f MB before, %.1f MB holding %d connections\n",
                 static_cast<double>(idle.rss_kib) / 1024, static_cast<double>(held.rss_kib) / 1024,
@@ -692,6 +934,7 @@ int main(int argc, char** argv) {
     for (auto& r : receivers) r->thread.join();
     for (auto& r : receivers) close(r->epoll_fd);
     for (auto& c : conns) close(c->fd);
+    for (auto& l : links) close(l->fd);
     return started == connections ? 0 : 1;
   }
   if (absl::GetFlag(FLAGS_storm_behind) > 0) {
@@ -820,6 +1063,7 @@ int main(int argc, char** argv) {
     close(r->epoll_fd);
   }
   for (auto& c : conns) close(c->fd);
+  for (auto& link : links) close(link->fd);
   std::sort(l.begin(), l.end());
   std::sort(first.begin(), first.end());
   std::sort(last.begin(), last.end());

@@ -88,11 +88,11 @@ TEST(BrowserH2Test, EighteenEventSourcesInNineTabsShareOneConnectionAndResumeExa
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string out = absl::StrCat(dir, "/events.txt");
   auto page = ChildProcess::Start(
-      node, {HeraldSource("tests/browser/h2_tabs_page.mjs"),
-             absl::StrCat("--origin=https://127.0.0.1:", mesh.edge_https_port()), "--spki=" + spki,
-             absl::StrCat("--streams=", absl::StrJoin(streams, ",")),
-             absl::StrCat("--tabs=", kTabs), absl::StrCat("--per_page=", kPerPage),
-             "--out=" + out, "--timeout_ms=120000"});
+      node,
+      {HeraldSource("tests/browser/h2_tabs_page.mjs"),
+       absl::StrCat("--origin=https://127.0.0.1:", mesh.edge_https_port()), "--spki=" + spki,
+       absl::StrCat("--streams=", absl::StrJoin(streams, ",")), absl::StrCat("--tabs=", kTabs),
+       absl::StrCat("--per_page=", kPerPage), "--out=" + out, "--timeout_ms=120000"});
   ASSERT_TRUE(page.ok()) << page.status();
   absl::StatusOr<int> open = (*page)->WaitForPort("connected", absl::Seconds(90));
   ASSERT_TRUE(open.ok()) << open.status() << "\n" << (*page)->LogTail();
@@ -102,8 +102,8 @@ TEST(BrowserH2Test, EighteenEventSourcesInNineTabsShareOneConnectionAndResumeExa
   // on one or two TCP connections.
   const double h2_streams = mesh.EdgeMetric(R"(herald_edge_streams{protocol="h2"})");
   const double h2_connections = mesh.EdgeMetric(R"(herald_edge_tcp_connections{protocol="h2"})");
-  std::printf("%d EventSources in %d tabs: %.0f HTTP/2 streams on %.0f TCP connections\n",
-              kSources, kTabs + 1, h2_streams, h2_connections);
+  std::printf("%d EventSources in %d tabs: %.0f HTTP/2 streams on %.0f TCP connections\n", kSources,
+              kTabs + 1, h2_streams, h2_connections);
   EXPECT_GE(h2_streams, kSources);
   EXPECT_GE(h2_connections, 1);
   EXPECT_LE(h2_connections, 2);
@@ -120,8 +120,8 @@ TEST(BrowserH2Test, EighteenEventSourcesInNineTabsShareOneConnectionAndResumeExa
       std::this_thread::sleep_for(std::chrono::milliseconds(15));  // pacing, not a wait
     }
   });
-  const bool third = WaitFor([&] { return published.load() >= kPerStream * 2 / 3; },
-                             absl::Seconds(60));
+  const bool third =
+      WaitFor([&] { return published.load() >= kPerStream * 2 / 3; }, absl::Seconds(60));
   mesh.edge().Kill(SIGKILL);
   (void)mesh.edge().Wait(absl::Seconds(30));
   const int at_kill = published.load();
@@ -147,8 +147,8 @@ TEST(BrowserH2Test, EighteenEventSourcesInNineTabsShareOneConnectionAndResumeExa
     for (const std::string& s : streams) {
       auto got = result.ticks.find(source);
       ASSERT_NE(got, result.ticks.end()) << "nothing arrived on " << source;
-      EXPECT_EQ(got->second.at(s), expected) << source << " " << s
-                                             << ": loss, duplicate or disorder";
+      EXPECT_EQ(got->second.at(s), expected)
+          << source << " " << s << ": loss, duplicate or disorder";
       EXPECT_EQ(result.done.at(source).at(s), 1);
     }
   }
