@@ -105,6 +105,10 @@ TEST_F(ChartTest, LintsStrictly) {
   Result production = Shell(
       absl::StrCat(helm_, " lint --strict ", chart_, " -f ", chart_, "/ci/production-values.yaml"));
   EXPECT_EQ(production.exit_code, 0) << production.output;
+  Result https = Shell(absl::StrCat(helm_, " lint --strict ", chart_,
+                                    " --set edge.tls.enabled=true,edge.tls.secretName=x,"
+                                    "edge.h2c.enabled=true"));
+  EXPECT_EQ(https.exit_code, 0) << https.output;
 }
 
 TEST_F(ChartTest, DefaultValuesRenderValidManifests) {
@@ -156,6 +160,9 @@ TEST_F(ChartTest, SchemaRejectsBadValues) {
            {"--set auth.hs256Secret=short", "hs256Secret"},
            {"--set image.pullPolicy=Sometimes", "pullPolicy"},
            {"--set-string edge.port=http", "port"},
+           {"--set edge.tls.enabled=true", "secretName"},  // TLS without a certificate
+           {"--set edge.h2.maxConcurrentStreams=0", "maxConcurrentStreams"},
+           {"--set ingress.enabled=true,ingress.tlsPassthrough=true", "edge.tls.enabled"},
        }) {
     Result r = Template(c.set);
     EXPECT_NE(r.exit_code, 0) << c.set << " was accepted";
@@ -176,6 +183,67 @@ TEST_F(ChartTest, AnInlineSecretIsMountedOnlyWhenGiven) {
   const std::string without = RenderAndValidate("", "no-secret");
   EXPECT_EQ(Count(without, "Secret"), 0);
   EXPECT_THAT(without, Not(HasSubstr("--jwt_")));
+}
+
+TEST_F(ChartTest, HttpsAndH2cAreServedOnlyWhenEnabled) {
+  const std::string on = RenderAndValidate(
+      "--set edge.tls.enabled=true,edge.tls.secretName=x,edge.h2c.enabled=true", "https-h2c");
+  // The flags: HTTPS with the Secret's files, h2c, the HTTP/2 limits.
+  EXPECT_THAT(on, HasSubstr("--https_address=0.0.0.0:8443"));
+  EXPECT_THAT(on, HasSubstr("--tls_cert_file=/etc/herald/tls/tls.crt"));
+  EXPECT_THAT(on, HasSubstr("--tls_key_file=/etc/herald/tls/tls.key"));
+  EXPECT_THAT(on, HasSubstr("--h2c_address=0.0.0.0:8081"));
+  EXPECT_THAT(on, HasSubstr("--h2_max_concurrent_streams=100"));
+  EXPECT_THAT(on, HasSubstr("--h2_max_header_bytes=16384"));
+  EXPECT_THAT(on, HasSubstr("--h2_idle_timeout=120s"));
+  // The Secret, mounted read-only.
+  EXPECT_THAT(on, HasSubstr("- name: tls\n"
+                            "              mountPath: /etc/herald/tls\n"
+                            "              readOnly: true"));
+  EXPECT_THAT(on, HasSubstr("- name: tls\n"
+                            "          secret:\n"
+                            "            secretName: x"));
+  // The container's ports, the Service's, and the NetworkPolicy opening them.
+  EXPECT_THAT(on, HasSubstr("- name: https\n              containerPort: 8443"));
+  EXPECT_THAT(on, HasSubstr("- name: h2c\n              containerPort: 8081"));
+  EXPECT_THAT(on, HasSubstr("- name: https\n      port: 443\n      targetPort: https"));
+  EXPECT_THAT(on, HasSubstr("- name: h2c\n"
+                            "      port: 8081\n"
+                            "      targetPort: h2c\n"
+                            "      appProtocol: kubernetes.io/h2c"));
+  EXPECT_THAT(on, HasSubstr("- port: 8080\n        - port: 8443\n        - port: 8081"));
+  // The plain HTTP port, and the probes on it, are as before.
+  EXPECT_THAT(on, HasSubstr("--http_address=0.0.0.0:8080"));
+  EXPECT_THAT(on, HasSubstr("- name: http\n              containerPort: 8080"));
+  EXPECT_THAT(on, HasSubstr("path: /readyz\n              port: http"));
+  // Off by default: none of it.
+  const std::string off = RenderAndValidate("", "no-https");
+  for (const char* absent :
+       {"--https_address", "--tls_", "--h2c_address", "--h2_", "/etc/herald/tls", "name: https",
+        "name: h2c", "containerPort: 8443", "port: 443", "port: 8081", "kubernetes.io/h2c"}) {
+    EXPECT_THAT(off, Not(HasSubstr(absent)));
+  }
+}
+
+TEST_F(ChartTest, TheIngressPassesTlsThroughToTheEdgeOnlyWhenAsked) {
+  const std::string through = RenderAndValidate(
+      "--set ingress.enabled=true,ingress.tlsPassthrough=true,"
+      "edge.tls.enabled=true,edge.tls.secretName=x",
+      "passthrough");
+  EXPECT_EQ(Count(through, "Ingress"), 1);
+  EXPECT_THAT(through, HasSubstr(R"(nginx.ingress.kubernetes.io/ssl-passthrough: "true")"));
+  EXPECT_THAT(through, HasSubstr("port:\n                  name: https"));
+  // nginx never sees the requests: no proxy annotations.
+  EXPECT_THAT(through, Not(HasSubstr("nginx.ingress.kubernetes.io/proxy-")));
+  // HTTPS alone: no h2c.
+  EXPECT_THAT(through, Not(HasSubstr("--h2c_address")));
+  EXPECT_THAT(through, Not(HasSubstr("- port: 8081")));
+  // Terminating at nginx (the default) proxies HTTP/1.1 to the plain port.
+  const std::string terminated = RenderAndValidate("--set ingress.enabled=true", "terminated");
+  EXPECT_THAT(terminated, HasSubstr("port:\n                  name: http"));
+  EXPECT_THAT(terminated, Not(HasSubstr("name: https")));
+  EXPECT_THAT(terminated, Not(HasSubstr("ssl-passthrough")));
+  EXPECT_THAT(terminated, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-http-version: "1.1")"));
 }
 
 }  // namespace
