@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -737,6 +738,7 @@ int RunStorm(std::vector<std::unique_ptr<Conn>>& conns,
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  signal(SIGPIPE, SIG_IGN);  // TLS writes to a connection the server closed
   const int connections = absl::GetFlag(FLAGS_connections);
   const int streams = std::max(1, absl::GetFlag(FLAGS_streams));
   if (connections < 1 || connections > 60000) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "http_responses.h"
 
 namespace herald::edge {
@@ -126,9 +127,15 @@ int H2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint
   return 0;
 }
 
-int H2Session::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+int H2Session::OnFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
   H2Session& s = Self(self);
   const int32_t id = frame->hd.stream_id;
+  if (frame->hd.type == NGHTTP2_RST_STREAM && !s.ResetAllowed()) {
+    // Streams opened and cancelled faster than any page does (the
+    // rapid-reset pattern), whether or not an answer went out first.
+    nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+    return 0;
+  }
   Stream* stream = s.Find(id);
   if (stream == nullptr || stream->dispatched) return 0;
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
@@ -170,6 +177,18 @@ int H2Session::OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* s
     Self(self).delegate_.OnRefused(0, "goaway");
   }
   return 0;
+}
+
+bool H2Session::ResetAllowed() {
+  const absl::Time now = absl::Now();
+  const double burst = static_cast<double>(options_.reset_burst);
+  if (reset_tokens_ < 0) reset_tokens_ = burst;
+  reset_tokens_ = std::min(burst, reset_tokens_ + absl::ToDoubleSeconds(now - reset_refill_) *
+                                                      static_cast<double>(options_.reset_rate));
+  reset_refill_ = now;
+  if (reset_tokens_ < 1) return false;
+  reset_tokens_ -= 1;
+  return true;
 }
 
 void H2Session::TooLarge(int32_t id, Stream& stream) {

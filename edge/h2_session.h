@@ -15,8 +15,9 @@
 //     grows, with RST_STREAM;
 //   - a request's body (413 from its content-length or as it comes; the
 //     rest is dropped);
-//   - streams the client opens and resets (the CVE-2023-44487 pattern):
-//     nghttp2's reset rate limit ends the connection with GOAWAY;
+//   - streams the client resets (the CVE-2023-44487 pattern): past a burst
+//     and a rate of RST_STREAMs the connection ends with GOAWAY
+//     (ENHANCE_YOUR_CALM), counted here and by nghttp2's own limit;
 //   - a response's queued bytes: a stream whose reader stops (its flow
 //     control window stays shut) is reset once more than `max_queued_bytes`
 //     wait and more comes (one large write, a catch-up's batch, is taken
@@ -34,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "api.h"
 
 namespace herald::edge {
@@ -117,6 +119,8 @@ class H2Session final {
   void Submit(int32_t id, Stream& stream, int status, const std::string& content_type,
               const HeaderList& headers, bool has_body);
   void TooLarge(int32_t id, Stream& stream);
+  // A token per RST_STREAM from the client: a burst, then a rate.
+  bool ResetAllowed();
 
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
@@ -135,6 +139,8 @@ class H2Session final {
   const std::string client_ip_;
   nghttp2_session* session_ = nullptr;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
+  double reset_tokens_ = -1;  // -1: a full burst
+  absl::Time reset_refill_ = absl::Now();
 };
 
 }  // namespace herald::edge

@@ -321,22 +321,26 @@ TEST_F(EdgeH2Test, HostileClientsAreRefusedWithoutGrowingMemory) {
   const int64_t rss_before = RssKiB(mesh_.edge().pid());
   int opened = 0;
   int goaways = 0;
-  for (int round = 0; round < 8 && opened < 10'000; ++round) {
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
     auto flood = Connect();
     ASSERT_NE(flood, nullptr);
     const absl::Status s = flood->RapidReset("/v1/events?stream=h2.flood", 3000);
     opened += 3000;
-    flood->PumpUntil([&] { return flood->goaway(); }, absl::Seconds(2));
-    if (flood->goaway() || flood->connection_closed() || !s.ok()) ++goaways;
+    if (flood->DrainRaw(absl::Seconds(5))) ++goaways;
+    if (!s.ok()) std::printf("  connection %d: %s\n", round, std::string(s.message()).c_str());
   }
   const int64_t rss_after = RssKiB(mesh_.edge().pid());
   std::printf(
-      "rapid reset: up to %d streams opened and reset over 8 connections, %d ended by "
-      "the edge; edge RSS %lld -> %lld KiB\n",
-      opened, goaways, static_cast<long long>(rss_before), static_cast<long long>(rss_after));
-  EXPECT_GE(goaways, 1);
-  EXPECT_GE(mesh_.EdgeMetric("herald_edge_h2_protocol_errors_total"), 1);
+      "rapid reset: up to %d streams opened and reset over %d connections, %d ended by "
+      "the edge with GOAWAY; edge RSS %lld -> %lld KiB\n",
+      opened, kRounds, goaways, static_cast<long long>(rss_before),
+      static_cast<long long>(rss_after));
+  EXPECT_EQ(goaways, kRounds) << "every flooding connection is ended";
+  EXPECT_GE(mesh_.EdgeMetric("herald_edge_h2_protocol_errors_total"), kRounds);
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps what is freed
   EXPECT_LT(rss_after - rss_before, 32 * 1024) << "RSS grew under the flood";
+#endif
   // Everything the flood opened is released, and the edge serves.
   EXPECT_TRUE(
       WaitFor([&] { return mesh_.EdgeMetric(R"(herald_edge_streams{protocol="h2"})") == 0; },

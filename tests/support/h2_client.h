@@ -72,8 +72,12 @@ class H2Client final {
   // Sends RST_STREAM(CANCEL).
   void Cancel(int32_t stream);
   // Opens `count` GET streams and resets each right after its HEADERS (the
-  // rapid-reset pattern), writing as fast as the socket takes them.
+  // rapid-reset pattern), as raw frames written as fast as the socket takes
+  // them. The session is not used afterwards: wait with DrainRaw.
   absl::Status RapidReset(const std::string& path, int count);
+  // Reads raw frames until GOAWAY or the end of the connection (true), or
+  // `wait` passes (false).
+  bool DrainRaw(absl::Duration wait);
 
   // Reads and writes until `done()` or `timeout`; false on timeout or when
   // the connection ended first.
@@ -99,6 +103,7 @@ class H2Client final {
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, Stream> streams_;
   std::string out_;
+  std::string raw_;  // raw frames read after RapidReset
   bool closed_ = false;
   bool goaway_ = false;
   uint32_t goaway_code_ = 0;
