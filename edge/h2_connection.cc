@@ -197,8 +197,15 @@ bool H2Connection::ReadAll() {
       return false;
     }
     if (static_cast<size_t>(n) < sizeof(buffer) && (ssl_ == nullptr || SSL_pending(ssl_) == 0)) {
-      break;
+      return true;
     }
+  }
+  // Fair to the loop's other connections; what TLS holds decrypted already
+  // would never wake epoll again, so come back for it.
+  if (ssl_ != nullptr && SSL_pending(ssl_) > 0) {
+    loop_.PostCallbacks({[weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->OnEvents(EPOLLIN);
+    }});
   }
   return true;
 }
