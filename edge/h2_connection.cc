@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kOutLimit = 64 * 1024;
 constexpr size_t kReadSize = 16 * 1024;
+constexpr absl::Duration kStallTimeout = absl::Seconds(30);
 
 // A stream's events, into its connection; the stream ends when the hub's
 // Connection lets go of it.
@@ -129,6 +130,15 @@ void H2Connection::CheckTimeouts(absl::Time now) {
     ++context_.stats->tls_failures;
     Close();
     return;
+  }
+  if (session_ != nullptr) {
+    // A request that never completes, a stream whose reader never opens its
+    // window: reset, whatever else the connection does.
+    session_->ResetStalled(now, kStallTimeout);
+    if (!WriteOut()) {
+      Close();
+      return;
+    }
   }
   if (session_ != nullptr && session_->open_streams() == 0 &&
       now - last_active_ > context_.idle_timeout) {
@@ -309,7 +319,8 @@ bool H2Connection::Write(int32_t stream, absl::string_view bytes) {
   if (closed_ || !open_.contains(stream)) return false;
   Inbox& in = inbox_[stream];
   if (in.end) return false;
-  if (in.bytes.size() > context_.session.max_queued_bytes) {
+  // A round's backlog (the loop behind) is taken whole, as over HTTP/1.1.
+  if (in.bytes.size() > context_.session.max_queued_bytes && !loop_.InRound()) {
     in.slow = true;  // reset: the browser resumes from its cursor
     in.end = true;
     in.bytes = std::string();
@@ -352,7 +363,7 @@ absl::StatusOr<ApiExchange::Stream> H2Connection::OpenStream(int32_t stream,
   absl::MutexLock lock(&mu_);
   auto it = open_.find(stream);
   if (closed_ || it == open_.end()) return absl::CancelledError("the client went");
-  const size_t key = context_.next_key++;
+  const size_t key = (*context_.next_key)++;
   if (absl::Status claimed =
           context_.table->ClaimStream(key, client_ip_, nullptr, ConnectionTable::Protocol::kH2);
       !claimed.ok()) {
@@ -390,6 +401,10 @@ void H2Connection::OnRequest(int32_t stream, ApiRequest request) {
   }
   const bool taken = context_.intake(
       [self = shared_from_this(), stream, request = std::move(request)] {
+        {
+          absl::MutexLock lock(&self->mu_);
+          if (!self->OpenLocked(stream)) return;  // reset or gone while waiting: no work for it
+        }
         H2Exchange exchange(self, stream);
         self->context_.route(request, exchange);
       },

@@ -69,8 +69,9 @@ struct H2Context {
   // Runs `fn` on an intake thread; false when too many wait (`must`: never
   // refused, for work bounded by the streams themselves).
   std::function<bool(std::function<void()> fn, bool must)> intake;
-  // Table keys of HTTP/2 streams (disjoint from Pistache's peer ids).
-  std::atomic<size_t> next_key{size_t{1} << 62};
+  // Table keys of HTTP/2 streams (disjoint from Pistache's peer ids),
+  // shared by every listener of the table.
+  std::atomic<size_t>* next_key = nullptr;
   // The connection is closed (its server lets go of it).
   std::function<void(const void* connection)> closed;
 };
@@ -120,6 +121,9 @@ class H2Connection final : public Pollable,
     std::vector<std::function<void()>> drained;
   };
   void CheckTimeouts(absl::Time now);
+  bool OpenLocked(int32_t stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !closed_ && open_.contains(stream);
+  }
   // Has the loop move the inbox into the session soon.
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loop thread: the inbox into the session, frames out, drained callbacks.

@@ -52,8 +52,9 @@ class H2Server::Acceptor final : public Pollable {
 
 H2Server::H2Server(H2ServerOptions options, Hub& hub, ConnectionTable& table,
                    std::function<void(const ApiRequest&, ApiExchange&)> route, H2Stats& stats,
-                   WriterStats& writer_stats)
+                   WriterStats& writer_stats, std::atomic<size_t>& next_key)
     : options_(std::move(options)), hub_(hub) {
+  context_.next_key = &next_key;
   context_.hub = &hub;
   context_.table = &table;
   context_.writer_stats = &writer_stats;
@@ -148,7 +149,13 @@ void H2Server::Accept() {
         accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
-        spdlog::warn("HTTP/2 listener: {} (the open-file limit)", strerror(errno));
+        // The listener stays readable: stop watching it until the next Tick
+        // rather than spin.
+        spdlog::warn("HTTP/2 listener: {} (the open-file limit); accepting again in a second",
+                     strerror(errno));
+        hub_.loop(0).Watch(acceptor_, listen_fd_, EPOLLIN | EPOLLONESHOT);
+        absl::MutexLock lock(&mu_);
+        accept_paused_ = true;
       }
       return;
     }
@@ -198,6 +205,10 @@ void H2Server::Tick() {
   std::vector<std::shared_ptr<H2Connection>> all;
   {
     absl::MutexLock lock(&mu_);
+    if (accept_paused_ && !stopping_) {
+      accept_paused_ = false;
+      hub_.loop(0).Watch(acceptor_, listen_fd_, EPOLLIN);
+    }
     all.reserve(connections_.size());
     for (auto& [key, c] : connections_) all.push_back(c);
   }

@@ -13,8 +13,10 @@
 // (Hub::PickLoop) for its life (h2_connection.h). Requests are routed on the
 // server's intake threads, at most `max_waiting_requests` waiting (past it a
 // request gets 503 at once). TLS 1.2 or later with AEAD ciphers only, as
-// HTTP/2 requires; a client that does not offer h2 is refused in the
-// handshake (HTTP/1.1 clients use the plain port).
+// HTTP/2 requires; a client that offers ALPN without h2 is refused in the
+// handshake, one that offers no ALPN must send HTTP/2's preface or is closed
+// (HTTP/1.1 clients use the plain port). Out of descriptors, the listener
+// pauses until the next Tick rather than spin.
 //
 // Thread-safety: Start/Stop from one thread; Tick from any.
 #pragma once
@@ -52,9 +54,11 @@ struct H2ServerOptions {
 
 class H2Server final {
  public:
+  // `next_key` numbers the table entries of its streams: one counter for
+  // every listener sharing `table`.
   H2Server(H2ServerOptions options, Hub& hub, ConnectionTable& table,
            std::function<void(const ApiRequest&, ApiExchange&)> route, H2Stats& stats,
-           WriterStats& writer_stats);
+           WriterStats& writer_stats, std::atomic<size_t>& next_key);
   ~H2Server();
 
   // InvalidArgument for a bad address or certificate, Unavailable if the
@@ -79,6 +83,7 @@ class H2Server final {
   int listen_fd_ = -1;
   int port_ = -1;
   std::shared_ptr<Acceptor> acceptor_;
+  bool accept_paused_ = false;  // out of descriptors: listening again on the next Tick
 
   absl::Mutex mu_;
   absl::flat_hash_map<const void*, std::shared_ptr<H2Connection>> connections_ ABSL_GUARDED_BY(mu_);

@@ -152,13 +152,16 @@ int H2Session::OnDataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t*
   H2Session& s = Self(self);
   Stream* stream = s.Find(id);
   if (stream == nullptr || stream->dispatched || stream->too_large) return 0;
-  if (stream->body.size() + len > s.options_.max_body_bytes) {
+  if (stream->body.size() + len > s.options_.max_body_bytes ||
+      s.body_bytes_ + len > 4 * s.options_.max_body_bytes) {
     stream->too_large = true;
+    s.body_bytes_ -= stream->body.size();
     stream->body = std::string();
     s.TooLarge(id, *stream);
     return 0;
   }
   stream->body.append(reinterpret_cast<const char*>(data), len);
+  s.body_bytes_ += len;
   return 0;
 }
 
@@ -167,6 +170,7 @@ int H2Session::OnStreamClose(nghttp2_session*, int32_t id, uint32_t, void* self)
   auto it = s.streams_.find(id);
   if (it == s.streams_.end()) return 0;
   const bool dispatched = it->second->dispatched;
+  s.body_bytes_ -= it->second->body.size();
   s.streams_.erase(it);
   if (dispatched) s.delegate_.OnClosed(id);
   return 0;
@@ -209,6 +213,8 @@ void H2Session::Dispatch(int32_t id, Stream& stream) {
   if (q != std::string::npos) request.query = stream.path.substr(q + 1);
   request.headers = std::move(stream.headers);
   request.cookies = std::move(stream.cookies);
+  stream.head = request.method == ApiRequest::Method::kHead;
+  body_bytes_ -= stream.body.size();
   request.body = std::move(stream.body);
   request.client_ip = client_ip_;
   stream.headers = HeaderList();
@@ -243,7 +249,8 @@ void H2Session::Respond(int32_t id, const ApiAnswer& answer) {
   if (stream == nullptr || stream->responding) return;
   stream->out = answer.body;
   stream->ending = true;
-  Submit(id, *stream, answer.status, answer.content_type, answer.headers, !answer.body.empty());
+  Submit(id, *stream, answer.status, answer.content_type, answer.headers,
+         !answer.body.empty() && !stream->head);
 }
 
 void H2Session::Start(int32_t id, const HeaderList& headers) {
@@ -265,6 +272,7 @@ bool H2Session::Append(int32_t id, absl::string_view bytes) {
     stream->out.erase(0, stream->out_off);
     stream->out_off = 0;
   }
+  if (stream->out_off == stream->out.size()) stream->progress = absl::Now();  // nothing was waiting
   stream->out.append(bytes.data(), bytes.size());
   if (stream->deferred) {
     stream->deferred = false;
@@ -285,6 +293,28 @@ void H2Session::End(int32_t id) {
     stream->deferred = false;
     nghttp2_session_resume_data(session_, id);
   }
+}
+
+void H2Session::ResetStalled(absl::Time now, absl::Duration timeout) {
+  std::vector<int32_t> incomplete;
+  std::vector<int32_t> shut;
+  for (const auto& [id, stream] : streams_) {
+    if (!stream->dispatched && now - stream->created > timeout) {
+      incomplete.push_back(id);
+    } else if (stream->responding && stream->out.size() > stream->out_off &&
+               now - stream->progress > timeout) {
+      shut.push_back(id);
+    }
+  }
+  for (int32_t id : incomplete) {
+    Stream* stream = Find(id);
+    stream->dispatched = true;  // nothing more of it is routed
+    body_bytes_ -= stream->body.size();
+    stream->body = std::string();
+    delegate_.OnRefused(id, "body");
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  }
+  for (int32_t id : shut) Reset(id);
 }
 
 void H2Session::Reset(int32_t id) {
@@ -309,6 +339,7 @@ ssize_t H2Session::ReadBody(nghttp2_session*, int32_t id, uint8_t* buf, size_t l
   const size_t available = stream->out.size() - stream->out_off;
   const size_t n = std::min(length, available);
   if (n > 0) {
+    stream->progress = absl::Now();
     std::memcpy(buf, stream->out.data() + stream->out_off, n);
     stream->out_off += n;
     if (stream->out_off == stream->out.size()) {

@@ -14,7 +14,8 @@
 //     them): a decompression bomb is refused header by header, before it
 //     grows, with RST_STREAM;
 //   - a request's body (413 from its content-length or as it comes; the
-//     rest is dropped);
+//     rest is dropped), and the bodies buffered on the connection (4 bodies'
+//     worth); a request must be complete within 30 s (ResetStalled);
 //   - streams the client resets (the CVE-2023-44487 pattern): past a burst
 //     and a rate of RST_STREAMs the connection ends with GOAWAY
 //     (ENHANCE_YOUR_CALM), counted here and by nghttp2's own limit;
@@ -92,6 +93,10 @@ class H2Session final {
   void End(int32_t stream);
   // Resets the stream (RST_STREAM CANCEL): its reader is too slow.
   void Reset(int32_t stream);
+  // Resets streams stalled for `timeout`: a request not complete yet (its
+  // headers or body trickled), or an answer whose reader keeps its window
+  // shut (bytes waiting, none taken).
+  void ResetStalled(absl::Time now, absl::Duration timeout);
   // Bytes of `stream` not yet taken into frames (0 when it is gone).
   size_t Queued(int32_t stream) const;
   bool Open(int32_t stream) const { return streams_.contains(stream); }
@@ -107,6 +112,9 @@ class H2Session final {
     size_t header_bytes = 0;
     bool too_large = false;  // answered 413; the rest of the body is dropped
     bool dispatched = false;
+    bool head = false;  // HEAD: the answer has no body
+    absl::Time created = absl::Now();
+    absl::Time progress = absl::Now();  // when flow control last took bytes
     // The response body: out[out_off..] waits for flow control.
     std::string out;
     size_t out_off = 0;
@@ -140,6 +148,7 @@ class H2Session final {
   nghttp2_session* session_ = nullptr;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   double reset_tokens_ = -1;  // -1: a full burst
+  size_t body_bytes_ = 0;     // request bodies buffered, all streams
   absl::Time reset_refill_ = absl::Now();
 };
 

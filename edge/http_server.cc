@@ -150,7 +150,8 @@ absl::Status EdgeServer::Start() {
     if (options_.https.cert_file.empty()) {
       return absl::InvalidArgumentError("an HTTPS address needs a certificate and a key");
     }
-    https_ = std::make_unique<H2Server>(options_.https, hub_, table_, route, h2_stats_, stats_);
+    https_ = std::make_unique<H2Server>(options_.https, hub_, table_, route, h2_stats_, stats_,
+                                        h2_keys_);
     if (absl::Status started = https_->Start(); !started.ok()) return started;
   }
   if (!options_.h2c_address.empty()) {
@@ -158,7 +159,7 @@ absl::Status EdgeServer::Start() {
     h2c.address = options_.h2c_address;
     h2c.cert_file.clear();
     h2c.key_file.clear();
-    h2c_ = std::make_unique<H2Server>(h2c, hub_, table_, route, h2_stats_, stats_);
+    h2c_ = std::make_unique<H2Server>(h2c, hub_, table_, route, h2_stats_, stats_, h2_keys_);
     if (absl::Status started = h2c_->Start(); !started.ok()) return started;
   }
   heartbeat_ = std::thread([this] { Heartbeats(); });
@@ -215,14 +216,15 @@ void EdgeServer::Drain() {
 void EdgeServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (heartbeat_.joinable()) heartbeat_.join();
+  // Their intake threads route requests that use the expiry timers.
+  if (https_ != nullptr) https_->Stop();
+  if (h2c_ != nullptr) h2c_->Stop();
   expiry_.reset();
   // Before Pistache closes the sockets.
   for (ConnectionTable::Entry& entry : table_.ReleaseAll()) {
     if (entry.writer != nullptr) entry.writer->Abort();
   }
   if (endpoint_ != nullptr) endpoint_->shutdown();
-  if (https_ != nullptr) https_->Stop();
-  if (h2c_ != nullptr) h2c_->Stop();
   // The hub's connections hold writers that use this server's counters:
   // they go before the server does.
   hub_.Stop();

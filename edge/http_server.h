@@ -137,6 +137,7 @@ class EdgeServer final {
   std::unique_ptr<H2Server> https_;
   std::unique_ptr<H2Server> h2c_;
   std::atomic<int64_t> http1_connections_{0};
+  std::atomic<size_t> h2_keys_{size_t{1} << 62};  // table keys of HTTP/2 streams
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::thread heartbeat_;

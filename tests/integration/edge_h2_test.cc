@@ -207,6 +207,17 @@ TEST_F(EdgeH2Test, EveryEndpointOverHttp2WithTheSameAuthCorsLimitsAndErrors) {
   auto plain = H2Client::Connect(*h2c_port, {.tls = false});
   HERALD_ASSERT_OK(plain);
   EXPECT_EQ(Answer(**plain, (*plain)->Get("/healthz")).body, "ok\n");
+  // A stream on the h2c listener while the HTTPS one holds four: both
+  // listeners share one connection table.
+  const int32_t on_h2c =
+      (*plain)->Get("/v1/events?stream=h2.a", {{"authorization", "Bearer " + reader}});
+  ASSERT_TRUE(
+      (*plain)->PumpUntil([&] { return (*plain)->stream(on_h2c).status != 0; }, absl::Seconds(10)));
+  EXPECT_EQ((*plain)->stream(on_h2c).status, 200);
+  // HEAD: the head alone.
+  H2Client::Stream& head = Answer(**plain, (*plain)->Request("HEAD", "/healthz"));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
 
   // A client that offers only HTTP/1.1 is refused in the handshake.
   EXPECT_FALSE(H2Client::Connect(mesh_.edge_https_port(), {.alpn = {"http/1.1"}}).ok());
