@@ -2,13 +2,14 @@
 #
 #   herald_test(NAME foo_test SOURCES foo_test.cc LIBS herald::common LABEL unit)
 #
-# LABEL is one of unit, integration, browser, chart. Integration and browser
-# tests get the `kafka` fixture: ctest starts one private broker for the run (tests/CMakeLists.txt)
-# and stops it afterwards, even when tests fail.
+# LABEL is one of unit, integration, ops, browser, chart, image. Integration,
+# ops and browser tests, and any test marked KAFKA, get the `kafka` fixture:
+# ctest starts one private broker for the run (tests/CMakeLists.txt) and stops
+# it afterwards, even when tests fail.
 include(GoogleTest)
 
 function(herald_test)
-  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "KAFKA" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
   if(NOT T_LABEL)
     message(FATAL_ERROR "herald_test(${T_NAME}) needs a LABEL")
   endif()
@@ -27,7 +28,7 @@ function(herald_test)
     list(APPEND environment "LD_PRELOAD=${HERALD_TEST_PRELOAD}")
     add_dependencies(${T_NAME} herald_tsan_thrd_create)
   endif()
-  if(T_LABEL STREQUAL "integration" OR T_LABEL STREQUAL "ops" OR T_LABEL STREQUAL "browser")
+  if(T_KAFKA OR T_LABEL STREQUAL "integration" OR T_LABEL STREQUAL "ops" OR T_LABEL STREQUAL "browser")
     set_tests_properties(${T_NAME} PROPERTIES FIXTURES_REQUIRED kafka)
     list(APPEND environment "HERALD_TEST_KAFKA_DIR=${HERALD_TEST_KAFKA_DIR}")
   endif()

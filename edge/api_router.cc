@@ -92,7 +92,7 @@ void EdgeServer::Router::Route(const ApiRequest& request, ApiExchange& exchange)
   } else if (path == "/healthz") {
     Reply(call, {.status = 200, .content_type = "text/plain", .body = "ok\n"});
   } else if (path == "/readyz") {
-    const bool ready = s.hub_.Ready() && !s.draining_.load();
+    const bool ready = s.Ready();
     Reply(call, {.status = ready ? 200 : 503,
                  .content_type = "text/plain",
                  .body = ready ? "ready\n" : "not ready\n"});

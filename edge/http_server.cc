@@ -108,7 +108,13 @@ EdgeServer::EdgeServer(EdgeOptions options, Hub& hub, common::Registry& metrics)
                        common::MetricType::kCounter, [this](const common::Emit& emit) {
                          emit({}, static_cast<double>(stats_.slow_closes.load()));
                        });
+  metrics.AddCollector("herald_edge_ready",
+                       "1 while /readyz answers 200 (attached to a fanout replica, not draining)",
+                       common::MetricType::kGauge,
+                       [this](const common::Emit& emit) { emit({}, Ready() ? 1 : 0); });
 }
+
+bool EdgeServer::Ready() const { return hub_.Ready() && !draining_.load(); }
 
 EdgeServer::~EdgeServer() { Stop(); }
 

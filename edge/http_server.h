@@ -113,6 +113,8 @@ class EdgeServer final {
   // Refuses new streams and closes open ones over the drain window.
   void Drain();
   void Stop();
+  // What /readyz says: attached to a fanout replica and not draining.
+  bool Ready() const;
 
   // The endpoints, whatever the protocol (http_handler.h).
   class Router;

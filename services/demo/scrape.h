@@ -13,12 +13,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "herald/common/http_client.h"
 
 namespace herald::demo {
 
-// A plain HTTP/1.1 GET of http://host:port/path (no TLS, no redirects); the
-// body of a 200, at most 8 MiB. Unavailable with the reason otherwise.
-absl::StatusOr<std::string> HttpGet(absl::string_view url, absl::Duration timeout);
+// The components' /metrics are read with common::HttpGet.
+using common::HttpGet;
 
 // Prometheus text format samples: "name{labels}" -> value.
 class Samples final {

@@ -3,23 +3,35 @@
 //   heraldctl publish --stream=orders.eu --type=order.created --data='{"id":1}'
 //   producer | heraldctl publish --stream=dash/cpu --type=sample --rate=100   (JSON lines)
 //   heraldctl tail --streams=orders.eu,dash/cpu [--cursor=C | --rewind=N] [--count=N]
+//   heraldctl check --edge=http://herald-edge:80 [--token_file=F]   (the chart's helm test)
+//
+// check asks the edge's /readyz, opens an event stream on a stream of its own
+// (herald.check.<random>), publishes one event to it and waits for it there:
+// the whole path, publisher -> Kafka -> fanout -> edge -> SSE. Exit 0 when it
+// arrived, 1 with what failed otherwise.
 //
 // tail prints one JSON object per line: events as
 //   {"stream":..., "type":..., "partition":..., "offset":..., "cursor":..., "data":...}
 // resets as {"reset": {"streams": [...], "reason": ..., "detail": ...}}, and
 // reconnects by itself from its last cursor when the fanout goes away.
+#include <fstream>
 #include <iostream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "herald/common/flags.h"
+#include "herald/common/http_client.h"
 #include "herald/common/json.h"
 #include "herald/v1/fanout.grpc.pb.h"
 #include "herald/v1/publisher.grpc.pb.h"
@@ -36,7 +48,13 @@ ABSL_FLAG(std::vector<std::string>, streams, {}, "tail: streams to follow, comma
 ABSL_FLAG(std::string, cursor, "", "tail: resume from this cursor");
 ABSL_FLAG(int32_t, rewind, 0, "tail: first replay the last N events of each stream");
 ABSL_FLAG(int64_t, count, 0, "tail: exit after this many events (0: follow forever)");
-ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "exit (status 3) after this long");
+ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(),
+          "exit (status 3) after this long (check: 60s when not given)");
+ABSL_FLAG(std::string, edge, "http://127.0.0.1:8080", "check: the edge's plain HTTP address");
+ABSL_FLAG(bool, round_trip, true,
+          "check: after /readyz, publish an event and wait for it over SSE (false: /readyz only)");
+ABSL_FLAG(std::string, token_file, "",
+          "check: a file holding a JWT for the edge (when it requires one); sent as Bearer");
 
 namespace {
 
@@ -180,19 +198,93 @@ int Tail() {
   return 3;
 }
 
+// /readyz, then one event published and received over SSE.
+int Check() {
+  const absl::Duration timeout = absl::GetFlag(FLAGS_timeout) == absl::InfiniteDuration()
+                                     ? absl::Seconds(60)
+                                     : absl::GetFlag(FLAGS_timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string edge = absl::GetFlag(FLAGS_edge);
+  while (absl::EndsWith(edge, "/")) edge.pop_back();
+
+  // Ready: the edge is attached to a fanout and not draining. It may still be
+  // starting: ask again until the deadline.
+  absl::StatusOr<std::string> ready = herald::common::HttpGet(edge + "/readyz", absl::Seconds(5));
+  while (!ready.ok() && absl::Now() + absl::Seconds(1) < deadline) {
+    absl::SleepFor(absl::Seconds(1));
+    ready = herald::common::HttpGet(edge + "/readyz", absl::Seconds(5));
+  }
+  if (!ready.ok()) return Fail(absl::StrCat("edge not ready: ", ready.status().message()), 1);
+  std::cout << "edge ready: " << edge << "/readyz" << std::endl;
+  if (!absl::GetFlag(FLAGS_round_trip)) return 0;
+
+  herald::common::HttpHeaders headers = {{"Accept", "text/event-stream"}};
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    std::ifstream in(file);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (!in.good() && token.empty()) return Fail(absl::StrCat("cannot read --token_file ", file));
+    headers.emplace_back("Authorization", absl::StrCat("Bearer ", token));
+  }
+  std::random_device random;
+  const std::string stream = absl::StrFormat("herald.check.%08x%08x", random(), random());
+  const std::string nonce = absl::StrFormat("%08x%08x", random(), random());
+  auto events = herald::common::HttpStream::Open(absl::StrCat(edge, "/v1/events?stream=", stream),
+                                                 headers, deadline);
+  if (!events.ok()) return Fail(absl::StrCat("event stream: ", events.status().message()), 1);
+  std::cout << "event stream open: " << stream << std::endl;
+
+  auto stub = herald::v1::Publisher::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_publisher), grpc::InsecureChannelCredentials()));
+  herald::v1::PublishRequest request;
+  request.mutable_event()->set_stream(stream);
+  request.mutable_event()->set_type("check");
+  request.mutable_event()->set_text(absl::StrCat("{\"nonce\":\"", nonce, "\"}"));
+  herald::v1::PublishResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  const absl::Time published = absl::Now();
+  if (grpc::Status s = stub->Publish(&context, request, &response); !s.ok()) {
+    return Fail(absl::StrCat("publish to ", absl::GetFlag(FLAGS_publisher),
+                             " failed: ", s.error_code(), " ", s.error_message()),
+                1);
+  }
+  std::cout << "published: " << ResponseJson(response) << std::endl;
+
+  std::string received;
+  while (!absl::StrContains(received, nonce)) {
+    if (absl::Now() >= deadline) {
+      return Fail(
+          absl::StrCat("the event did not arrive over SSE within ", absl::FormatDuration(timeout)),
+          1);
+    }
+    absl::StatusOr<std::string> more = (*events)->Read(deadline);
+    if (!more.ok()) return Fail(absl::StrCat("event stream: ", more.status().message()), 1);
+    received += *more;
+    // Keep what could hold the nonce, not the whole stream (heartbeats).
+    if (received.size() > (64 << 10)) received.erase(0, received.size() - 1024);
+  }
+  std::cout << "received over SSE in "
+            << absl::FormatDuration(absl::Trunc(absl::Now() - published, absl::Milliseconds(1)))
+            << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args = herald::common::ParseFlags(
       argc, argv,
-      "heraldctl publish|tail [flags]: publish events to herald-publisher, or follow streams "
-      "through herald-fanout. Every flag can also be set as HERALD_<FLAG>.");
-  if (args.size() != 2) return Fail("give one command: publish or tail (see --help)");
+      "heraldctl publish|tail|check [flags]: publish events to herald-publisher, follow "
+      "streams through herald-fanout, or check the whole path to an edge's event stream. "
+      "Every flag can also be set as HERALD_<FLAG>.");
+  if (args.size() != 2) return Fail("give one command: publish, tail or check (see --help)");
   const std::string command = args[1];
   if (command == "publish") {
     if (absl::GetFlag(FLAGS_stream).empty()) return Fail("publish needs --stream");
     return absl::GetFlag(FLAGS_data).empty() ? PublishLines() : PublishOne();
   }
   if (command == "tail") return Tail();
-  return Fail(absl::StrCat("unknown command '", command, "': use publish or tail"));
+  if (command == "check") return Check();
+  return Fail(absl::StrCat("unknown command '", command, "': use publish, tail or check"));
 }

@@ -4,7 +4,6 @@
 //
 // Needs helm and kubernetes-validate (scripts/setup installs both; HERALD_HELM
 // and HERALD_KUBERNETES_VALIDATE override where they are found).
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,23 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-Result Shell(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::string Tool(const char* env, const std::string& name, const std::string& cached) {
   if (const char* path = std::getenv(env); path != nullptr && *path != '\0') return path;
@@ -64,18 +47,18 @@ class ChartTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  Result Template(const std::string& args) {
-    return Shell(absl::StrCat(helm_, " template herald ", chart_,
+  CommandResult Template(const std::string& args) {
+    return RunCommand(absl::StrCat(helm_, " template herald ", chart_,
                               " --kube-version 1.30.0 --namespace herald ", args));
   }
 
   // Renders, writes the manifests to a file and validates them offline.
   std::string RenderAndValidate(const std::string& args, const std::string& name) {
-    Result rendered = Template(args);
+    CommandResult rendered = Template(args);
     EXPECT_EQ(rendered.exit_code, 0) << rendered.output;
     const std::string file = (dir_ / (name + ".yaml")).string();
     std::ofstream(file) << rendered.output;
-    Result valid = Shell(absl::StrCat(validate_, " --strict -k 1.30.0 ", file));
+    CommandResult valid = RunCommand(absl::StrCat(validate_, " --strict -k 1.30.0 ", file));
     EXPECT_EQ(valid.exit_code, 0) << valid.output;
     EXPECT_THAT(valid.output, Not(HasSubstr("ERROR"))) << valid.output;
     // Every manifest had a schema, except the Prometheus Operator's
@@ -100,12 +83,12 @@ class ChartTest : public ::testing::Test {
 };
 
 TEST_F(ChartTest, LintsStrictly) {
-  Result lint = Shell(absl::StrCat(helm_, " lint --strict ", chart_));
+  CommandResult lint = RunCommand(absl::StrCat(helm_, " lint --strict ", chart_));
   EXPECT_EQ(lint.exit_code, 0) << lint.output;
-  Result production = Shell(
+  CommandResult production = RunCommand(
       absl::StrCat(helm_, " lint --strict ", chart_, " -f ", chart_, "/ci/production-values.yaml"));
   EXPECT_EQ(production.exit_code, 0) << production.output;
-  Result https = Shell(absl::StrCat(helm_, " lint --strict ", chart_,
+  CommandResult https = RunCommand(absl::StrCat(helm_, " lint --strict ", chart_,
                                     " --set edge.tls.enabled=true,edge.tls.secretName=x,"
                                     "edge.h2c.enabled=true"));
   EXPECT_EQ(https.exit_code, 0) << https.output;
@@ -164,7 +147,7 @@ TEST_F(ChartTest, SchemaRejectsBadValues) {
            {"--set edge.h2.maxConcurrentStreams=0", "maxConcurrentStreams"},
            {"--set ingress.enabled=true,ingress.tlsPassthrough=true", "edge.tls.enabled"},
        }) {
-    Result r = Template(c.set);
+    CommandResult r = Template(c.set);
     EXPECT_NE(r.exit_code, 0) << c.set << " was accepted";
     EXPECT_THAT(r.output, HasSubstr("values don't meet the specifications of the schema"))
         << c.set << "\n"
@@ -244,6 +227,62 @@ TEST_F(ChartTest, TheIngressPassesTlsThroughToTheEdgeOnlyWhenAsked) {
   EXPECT_THAT(terminated, Not(HasSubstr("name: https")));
   EXPECT_THAT(terminated, Not(HasSubstr("ssl-passthrough")));
   EXPECT_THAT(terminated, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-http-version: "1.1")"));
+}
+
+TEST_F(ChartTest, EveryWorkloadRunsNonRootReadOnlyWithoutCapabilitiesUnderSeccomp) {
+  // Every Deployment and test Pod of the default, production-like and HTTPS
+  // renders; each container of each carries the container settings.
+  int workloads = 0;
+  for (const std::string& args :
+       {std::string(""), absl::StrCat("-f ", chart_, "/ci/production-values.yaml"),
+        std::string("--set edge.tls.enabled=true,edge.tls.secretName=x,edge.h2c.enabled=true,"
+                    "tests.tokenSecret=t")}) {
+    CommandResult rendered = Template(args);
+    ASSERT_EQ(rendered.exit_code, 0) << rendered.output;
+    for (absl::string_view doc : absl::StrSplit(rendered.output, "\n---\n")) {
+      const bool workload =
+          absl::StrContains(doc, "\nkind: Deployment\n") || absl::StrContains(doc, "\nkind: Pod\n");
+      if (!workload) continue;
+      ++workloads;
+      const std::string text(doc);
+      const std::string name = text.substr(text.find("name: "), 60);
+      EXPECT_THAT(text, HasSubstr("runAsNonRoot: true")) << name;
+      EXPECT_THAT(text, HasSubstr("runAsUser: 65532")) << name;
+      EXPECT_THAT(text, HasSubstr("seccompProfile:\n")) << name;
+      EXPECT_THAT(text, HasSubstr("type: RuntimeDefault")) << name;
+      // Per container: the image, and each setting of its securityContext.
+      int containers = 0, read_only = 0, no_escalation = 0, drop_all = 0;
+      for (absl::string_view line : absl::StrSplit(text, '\n')) {
+        line = absl::StripLeadingAsciiWhitespace(line);
+        if (absl::StartsWith(line, "image: ")) ++containers;
+        if (line == "readOnlyRootFilesystem: true") ++read_only;
+        if (line == "allowPrivilegeEscalation: false") ++no_escalation;
+        if (line == "- ALL") ++drop_all;
+      }
+      EXPECT_GT(containers, 0) << name;
+      EXPECT_EQ(read_only, containers) << name << ": a writable root file system";
+      EXPECT_EQ(no_escalation, containers) << name << ": privilege escalation allowed";
+      EXPECT_EQ(drop_all, containers) << name << ": capabilities kept";
+    }
+  }
+  // 6 Deployments and 2 test Pods by default, 3 and 2 in production, 6 and 2 with HTTPS.
+  EXPECT_EQ(workloads, 8 + 5 + 8);
+}
+
+TEST_F(ChartTest, HelmTestChecksReadinessAndARoundTripWithTheImagesHeraldctl) {
+  const std::string out = RenderAndValidate("", "helm-test");
+  EXPECT_EQ(Count(out, "Pod"), 2);
+  EXPECT_THAT(out, HasSubstr("helm.sh/hook: test"));
+  EXPECT_THAT(out, HasSubstr("image: \"herald:0.1.0\""));
+  EXPECT_THAT(out, HasSubstr("command: [\"heraldctl\"]"));
+  EXPECT_THAT(out, HasSubstr("- --round_trip=false"));
+  EXPECT_THAT(out, HasSubstr("- --edge=http://herald-edge:80"));
+  EXPECT_THAT(out, HasSubstr("- --publisher=herald-publisher:7001"));
+  EXPECT_THAT(out, Not(HasSubstr("--token_file")));
+  // With auth on, the round trip reads its token from the Secret named.
+  const std::string with_token = RenderAndValidate("--set tests.tokenSecret=check-token", "token");
+  EXPECT_THAT(with_token, HasSubstr("- --token_file=/etc/herald/test/token"));
+  EXPECT_THAT(with_token, HasSubstr("secretName: check-token"));
 }
 
 }  // namespace

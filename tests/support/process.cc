@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,8 +20,26 @@
 
 namespace herald::testing {
 
+namespace {
+
+struct Launcher {
+  std::string program;  // empty: binaries run directly
+  std::string binary_dir = HERALD_BINARY_DIR;
+};
+
+Launcher& TheLauncher() {
+  static Launcher* launcher = new Launcher;
+  return *launcher;
+}
+
+}  // namespace
+
 std::string HeraldBinary(const std::string& name) {
-  return absl::StrCat(HERALD_BINARY_DIR, "/", name);
+  return absl::StrCat(TheLauncher().binary_dir, "/", name);
+}
+
+void SetHeraldLauncher(const std::string& launcher, const std::string& binary_dir) {
+  TheLauncher() = launcher.empty() ? Launcher{} : Launcher{launcher, binary_dir};
 }
 
 std::string HeraldSource(const std::string& relative) {
@@ -43,6 +62,18 @@ std::string ReadWholeFile(const std::string& path) {
   return text.str();
 }
 
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
 std::string FindProgram(const std::string& name) {
   const char* path = std::getenv("PATH");
   for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "", ':')) {
@@ -60,6 +91,12 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::str
   const std::string dir = pattern;
   args.insert(args.begin(), binary);
   args.push_back(absl::StrCat("--ready_file=", dir, "/ready"));
+  std::string program = binary;
+  if (const Launcher& launcher = TheLauncher();
+      !launcher.program.empty() && absl::StartsWith(binary, launcher.binary_dir + "/")) {
+    program = launcher.program;
+    args.insert(args.begin(), program);
+  }
   const std::string log = dir + "/log";
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
@@ -74,7 +111,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::str
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
+    execv(program.c_str(), argv.data());
     _exit(127);
   }
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, dir));

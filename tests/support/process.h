@@ -26,8 +26,14 @@
 
 namespace herald::testing {
 
-// The path of a Herald binary built alongside the tests.
+// The path of a Herald binary built alongside the tests (or in
+// SetHeraldLauncher's folder).
 std::string HeraldBinary(const std::string& name);
+// From now on ChildProcess::Start runs the Herald binaries (those under
+// `binary_dir`) through `launcher`, a program given the binary's path and its
+// arguments; the image test runs them inside the image this way. An empty
+// launcher restores the default (the build's binaries, run directly).
+void SetHeraldLauncher(const std::string& launcher, const std::string& binary_dir);
 // A file of the source tree, e.g. "tests/browser/eventsource_page.mjs".
 std::string HeraldSource(const std::string& relative);
 
@@ -37,6 +43,14 @@ int64_t RssKiB(int pid);
 std::string FindProgram(const std::string& name);
 // A file's whole text ("" if it cannot be read), e.g. what a child wrote.
 std::string ReadWholeFile(const std::string& path);
+
+// A shell command run to its end: its exit code (-1 if it did not exit) and
+// what it wrote to stdout and stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::string& command);
 
 class ChildProcess final {
  public:
