@@ -49,7 +49,7 @@ class ChartTest : public ::testing::Test {
 
   CommandResult Template(const std::string& args) {
     return RunCommand(absl::StrCat(helm_, " template herald ", chart_,
-                              " --kube-version 1.30.0 --namespace herald ", args));
+                                   " --kube-version 1.30.0 --namespace herald ", args));
   }
 
   // Renders, writes the manifests to a file and validates them offline.
@@ -88,9 +88,10 @@ TEST_F(ChartTest, LintsStrictly) {
   CommandResult production = RunCommand(
       absl::StrCat(helm_, " lint --strict ", chart_, " -f ", chart_, "/ci/production-values.yaml"));
   EXPECT_EQ(production.exit_code, 0) << production.output;
-  CommandResult https = RunCommand(absl::StrCat(helm_, " lint --strict ", chart_,
-                                    " --set edge.tls.enabled=true,edge.tls.secretName=x,"
-                                    "edge.h2c.enabled=true"));
+  CommandResult https =
+      RunCommand(absl::StrCat(helm_, " lint --strict ", chart_,
+                              " --set edge.tls.enabled=true,edge.tls.secretName=x,"
+                              "edge.h2c.enabled=true"));
   EXPECT_EQ(https.exit_code, 0) << https.output;
 }
 

@@ -62,7 +62,8 @@ class ImageTest : public ::testing::Test {
     ASSERT_EQ(inspect.exit_code, 0) << image_ << " is not built: run scripts/image\n"
                                     << inspect.output;
     const std::string name = absl::StrCat("herald-image-test-", getpid());
-    CommandResult from = RunCommand(absl::StrCat(buildah_, " from --pull=false --name ", name, " ", image_));
+    CommandResult from =
+        RunCommand(absl::StrCat(buildah_, " from --pull=false --name ", name, " ", image_));
     ASSERT_EQ(from.exit_code, 0) << from.output;
     container_ = name;
     CommandResult mount = RunCommand(absl::StrCat(buildah_, " mount ", container_));
@@ -78,7 +79,8 @@ class ImageTest : public ::testing::Test {
 
   // What the image's own dynamic loader resolves for `binary`, inside the image.
   CommandResult Libraries(const std::string& binary) {
-    return RunCommand(absl::StrCat("chroot ", root_, " /lib64/ld-linux-x86-64.so.2 --list ", binary));
+    return RunCommand(
+        absl::StrCat("chroot ", root_, " /lib64/ld-linux-x86-64.so.2 --list ", binary));
   }
 
   std::string buildah_, image_, container_, root_;
