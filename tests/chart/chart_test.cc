@@ -1,20 +1,25 @@
 // The Helm chart: lint, render with the default and a production-like
 // configuration, validate every manifest offline against the Kubernetes 1.30
-// schemas, and check that values.schema.json refuses bad values.
+// schemas, and check that values.schema.json refuses bad values. The
+// operator's kit: the Grafana dashboard's ConfigMap and the PrometheusRule,
+// and the alert rules checked and unit-tested by promtool.
 //
-// Needs helm and kubernetes-validate (scripts/setup installs both; HERALD_HELM
-// and HERALD_KUBERNETES_VALIDATE override where they are found).
+// Needs helm, kubernetes-validate and promtool (scripts/setup installs them;
+// HERALD_HELM, HERALD_KUBERNETES_VALIDATE and HERALD_PROMTOOL override where
+// they are found).
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
@@ -22,6 +27,7 @@
 namespace herald::testing {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -41,6 +47,8 @@ class ChartTest : public ::testing::Test {
                      "/.cache/herald/venv/bin/kubernetes-validate");
     ASSERT_FALSE(helm_.empty()) << "helm not found: run scripts/setup";
     ASSERT_FALSE(validate_.empty()) << "kubernetes-validate not found: run scripts/setup";
+    // Only the alert rules' test needs it, and says so when it is missing.
+    promtool_ = Tool("HERALD_PROMTOOL", "promtool", "/.cache/herald/bin/promtool");
     chart_ = HeraldSource("charts/herald");
     dir_ = std::filesystem::temp_directory_path() / absl::StrCat("herald-chart-", getpid());
     std::filesystem::create_directories(dir_);
@@ -62,10 +70,12 @@ class ChartTest : public ::testing::Test {
     EXPECT_EQ(valid.exit_code, 0) << valid.output;
     EXPECT_THAT(valid.output, Not(HasSubstr("ERROR"))) << valid.output;
     // Every manifest had a schema, except the Prometheus Operator's
-    // ServiceMonitor (a CRD, not part of Kubernetes' schemas).
+    // ServiceMonitor and PrometheusRule (CRDs, not part of Kubernetes' schemas).
     for (absl::string_view line : absl::StrSplit(valid.output, '\n')) {
       if (line.empty() || absl::StartsWith(line, "INFO ")) continue;
-      EXPECT_THAT(std::string(line), HasSubstr("kind ServiceMonitor")) << valid.output;
+      EXPECT_THAT(std::string(line),
+                  AnyOf(HasSubstr("kind ServiceMonitor"), HasSubstr("kind PrometheusRule")))
+          << valid.output;
     }
     return rendered.output;
   }
@@ -78,7 +88,7 @@ class ChartTest : public ::testing::Test {
     return n;
   }
 
-  std::string helm_, validate_, chart_;
+  std::string helm_, validate_, promtool_, chart_;
   std::filesystem::path dir_;
 };
 
@@ -93,6 +103,10 @@ TEST_F(ChartTest, LintsStrictly) {
                               " --set edge.tls.enabled=true,edge.tls.secretName=x,"
                               "edge.h2c.enabled=true"));
   EXPECT_EQ(https.exit_code, 0) << https.output;
+  CommandResult kit = RunCommand(absl::StrCat(helm_, " lint --strict ", chart_,
+                                              " --set grafanaDashboard.enabled=true,"
+                                              "prometheusRule.enabled=true"));
+  EXPECT_EQ(kit.exit_code, 0) << kit.output;
 }
 
 TEST_F(ChartTest, DefaultValuesRenderValidManifests) {
@@ -119,6 +133,7 @@ TEST_F(ChartTest, ProductionValuesRenderValidManifests) {
   EXPECT_EQ(Count(out, "Deployment"), 3);  // no demo
   EXPECT_EQ(Count(out, "Ingress"), 1);
   EXPECT_EQ(Count(out, "ServiceMonitor"), 3);
+  EXPECT_EQ(Count(out, "PrometheusRule"), 1);
   EXPECT_EQ(Count(out, "Secret"), 0);  // existingSecret
   EXPECT_THAT(out, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-buffering: "off")"));
   EXPECT_THAT(out, HasSubstr(R"(nginx.ingress.kubernetes.io/proxy-read-timeout: "3600")"));
@@ -147,6 +162,8 @@ TEST_F(ChartTest, SchemaRejectsBadValues) {
            {"--set edge.tls.enabled=true", "secretName"},  // TLS without a certificate
            {"--set edge.h2.maxConcurrentStreams=0", "maxConcurrentStreams"},
            {"--set ingress.enabled=true,ingress.tlsPassthrough=true", "edge.tls.enabled"},
+           {"--set grafanaDashboard.folder=Herald", "folder"},
+           {"--set-string prometheusRule.enabled=yes", "enabled"},
        }) {
     CommandResult r = Template(c.set);
     EXPECT_NE(r.exit_code, 0) << c.set << " was accepted";
@@ -284,6 +301,89 @@ TEST_F(ChartTest, HelmTestChecksReadinessAndARoundTripWithTheImagesHeraldctl) {
   const std::string with_token = RenderAndValidate("--set tests.tokenSecret=check-token", "token");
   EXPECT_THAT(with_token, HasSubstr("- --token_file=/etc/herald/test/token"));
   EXPECT_THAT(with_token, HasSubstr("secretName: check-token"));
+}
+
+// The text of the block scalar `key: |-` in `manifests`, without its indent.
+std::string BlockScalar(const std::string& manifests, const std::string& key, size_t indent) {
+  const size_t start = manifests.find(absl::StrCat(key, ": |-\n"));
+  if (start == std::string::npos) return "";
+  const std::string prefix(indent, ' ');
+  std::string text;
+  absl::string_view rest = absl::string_view(manifests).substr(manifests.find('\n', start) + 1);
+  for (absl::string_view line : absl::StrSplit(rest, '\n')) {
+    if (!absl::StartsWith(line, prefix)) break;
+    absl::StrAppend(&text, text.empty() ? "" : "\n", line.substr(indent));
+  }
+  return text;
+}
+
+// The names of the alerts of a rule file (`- alert: Name` lines).
+std::vector<std::string> AlertNames(const std::string& rules) {
+  std::vector<std::string> names;
+  for (absl::string_view line : absl::StrSplit(rules, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (absl::ConsumePrefix(&line, "- alert: ")) names.push_back(std::string(line));
+  }
+  return names;
+}
+
+TEST_F(ChartTest, TheDashboardAndTheAlertsRenderOnlyWhenEnabled) {
+  const std::string off = RenderAndValidate("", "no-operator-kit");
+  EXPECT_EQ(Count(off, "PrometheusRule"), 0);
+  EXPECT_THAT(off, Not(HasSubstr("grafana_dashboard")));
+
+  const std::string on = RenderAndValidate(
+      "--set grafanaDashboard.enabled=true,grafanaDashboard.annotations.grafana_folder=Herald,"
+      "prometheusRule.enabled=true,prometheusRule.labels.release=kube-prometheus-stack",
+      "operator-kit");
+  EXPECT_EQ(Count(on, "ConfigMap"), Count(off, "ConfigMap") + 1);
+  EXPECT_EQ(Count(on, "PrometheusRule"), 1);
+  // The dashboard: a ConfigMap with the sidecar's label and the annotation
+  // given, holding dashboards/herald.json as the chart has it (the template
+  // refuses to render JSON that does not parse).
+  EXPECT_THAT(on, HasSubstr("kind: ConfigMap\nmetadata:\n  name: herald-grafana-dashboard\n"));
+  EXPECT_THAT(on, HasSubstr("grafana_dashboard: \"1\""));
+  EXPECT_THAT(on, HasSubstr("annotations:\n    grafana_folder: Herald\n"));
+  const std::string json = BlockScalar(on, "  herald.json", 4);
+  const std::string file = ReadWholeFile(absl::StrCat(chart_, "/dashboards/herald.json"));
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(json, std::string(absl::StripTrailingAsciiWhitespace(file)));
+  EXPECT_THAT(json, HasSubstr(R"("uid": "herald")"));
+  EXPECT_THAT(json, HasSubstr(R"("title": "Herald")"));
+  EXPECT_THAT(json, HasSubstr("label_values(herald_edge_connections, namespace)"));
+  // The alerts: a PrometheusRule with the labels given (the Prometheus of
+  // kube-prometheus-stack selects rules by `release`) and every alert of
+  // rules/alerts.yaml, with its runbook.
+  EXPECT_THAT(on, HasSubstr("kind: PrometheusRule\nmetadata:\n  name: herald-alerts\n"));
+  EXPECT_THAT(on, HasSubstr("    release: kube-prometheus-stack\n"));
+  const std::vector<std::string> alerts =
+      AlertNames(ReadWholeFile(absl::StrCat(chart_, "/rules/alerts.yaml")));
+  EXPECT_GE(alerts.size(), 6u);
+  for (const std::string& alert : alerts) {
+    EXPECT_THAT(on, HasSubstr(absl::StrCat("- alert: ", alert, "\n")));
+    const std::string runbook =
+        absl::StrCat("charts/herald/README.md#", absl::AsciiStrToLower(alert), "\n");
+    EXPECT_THAT(on, HasSubstr(runbook)) << alert;
+  }
+}
+
+TEST_F(ChartTest, TheAlertRulesPassPromtoolsChecksAndUnitTests) {
+  ASSERT_FALSE(promtool_.empty()) << "promtool not found: run scripts/setup";
+  const std::string rules = absl::StrCat(chart_, "/rules");
+  CommandResult check = RunCommand(absl::StrCat(promtool_, " check rules ", rules, "/alerts.yaml"));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("SUCCESS")) << check.output;
+  CommandResult test =
+      RunCommand(absl::StrCat(promtool_, " test rules ", rules, "/alerts_test.yaml"));
+  EXPECT_EQ(test.exit_code, 0) << test.output;
+  EXPECT_THAT(test.output, HasSubstr("SUCCESS")) << test.output;
+  // Every alert is unit-tested and has its runbook in the chart's README.
+  const std::string tests = ReadWholeFile(absl::StrCat(rules, "/alerts_test.yaml"));
+  const std::string readme = ReadWholeFile(absl::StrCat(chart_, "/README.md"));
+  for (const std::string& alert : AlertNames(ReadWholeFile(absl::StrCat(rules, "/alerts.yaml")))) {
+    EXPECT_THAT(tests, HasSubstr(absl::StrCat("alertname: ", alert, "\n"))) << alert;
+    EXPECT_THAT(readme, HasSubstr(absl::StrCat("\n### ", alert, "\n"))) << alert;
+  }
 }
 
 }  // namespace
