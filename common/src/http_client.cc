@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -35,46 +37,74 @@ absl::StatusOr<Url> ParseUrl(absl::string_view url) {
   Url parsed;
   parsed.authority = std::string(rest.substr(0, slash));
   parsed.path = slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
+  // host, host:port, [v6] or [v6]:port
+  const size_t bracket = parsed.authority.rfind(']');
   const size_t colon = parsed.authority.rfind(':');
-  parsed.host = parsed.authority.substr(0, colon);
-  parsed.port = colon == std::string::npos ? "80" : parsed.authority.substr(colon + 1);
+  const bool port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+  parsed.host = parsed.authority.substr(0, port ? colon : std::string::npos);
+  parsed.port = port ? parsed.authority.substr(colon + 1) : "80";
+  if (parsed.host.size() >= 2 && parsed.host.front() == '[' && parsed.host.back() == ']') {
+    parsed.host = parsed.host.substr(1, parsed.host.size() - 2);
+  }
   if (parsed.host.empty())
     return absl::InvalidArgumentError(absl::StrCat("'", url, "' has no host"));
   return parsed;
 }
 
 bool WaitFor(int fd, short events, absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  if (ms <= 0) return false;
-  pollfd p{fd, events, 0};
-  return poll(&p, 1, static_cast<int>(ms)) == 1;
+  while (true) {
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 60'000)));
+    if (n == 1) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
 }
 
-// A connected non-blocking socket, or why not.
+// A connected non-blocking socket to the first of the host's addresses that
+// answers, or why not (of the last one tried).
 absl::StatusOr<int> Connect(const Url& url, absl::Time deadline) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found) != 0 || found == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", url.host));
+  if (const int rc = getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found);
+      rc != 0 || found == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve ", url.host, ": ", rc != 0 ? gai_strerror(rc) : "no address"));
   }
-  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int rc = fd < 0 ? -1 : connect(fd, found->ai_addr, found->ai_addrlen);
-  const int connect_errno = errno;
+  std::string why = "no address";
+  int connected = -1;
+  for (addrinfo* a = found; a != nullptr && connected < 0; a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      why = absl::StrCat("socket(): ", strerror(errno));
+      continue;
+    }
+    int error = 0;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      error = errno;
+      if (error == EINPROGRESS) {
+        if (!WaitFor(fd, POLLOUT, deadline)) {
+          close(fd);
+          why = "connect timed out";
+          break;  // the deadline is spent: no other address gets a turn
+        }
+        socklen_t len = sizeof(error);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+      }
+    }
+    if (error != 0) {
+      close(fd);
+      why = strerror(error);
+      continue;
+    }
+    connected = fd;
+  }
   freeaddrinfo(found);
-  if (fd < 0) return absl::UnavailableError("socket() failed");
-  auto fail = [&](absl::string_view why) {
-    close(fd);
-    return absl::UnavailableError(absl::StrCat(url.authority, ": ", why));
-  };
-  if (rc != 0 && connect_errno != EINPROGRESS) return fail("connection refused");
-  if (!WaitFor(fd, POLLOUT, deadline)) return fail("connect timed out");
-  int error = 0;
-  socklen_t len = sizeof(error);
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
-  if (error != 0) return fail("connection refused");
-  return fd;
+  if (connected < 0) return absl::UnavailableError(absl::StrCat(url.authority, ": ", why));
+  return connected;
 }
 
 bool SendAll(int fd, absl::string_view bytes, absl::Time deadline) {
@@ -149,7 +179,13 @@ absl::StatusOr<std::string> HttpGet(absl::string_view url, absl::Duration timeou
   if (body == std::string::npos) {
     return absl::UnavailableError(absl::StrCat("GET ", url, ": no body"));
   }
-  // Chunked answers are not expected from Herald's servers (they send Content-Length).
+  // Herald's servers send Content-Length: a chunked answer is refused, not
+  // returned with its framing.
+  if (absl::StrContains(
+          HeaderValue(absl::AsciiStrToLower(response.substr(0, body)), "transfer-encoding"),
+          "chunked")) {
+    return absl::UnavailableError(absl::StrCat("GET ", url, ": a chunked answer (not supported)"));
+  }
   return response.substr(body + 4);
 }
 

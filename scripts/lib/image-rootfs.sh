@@ -6,8 +6,11 @@
 #     at the paths Debian 12 has them, and an ld.so.cache for them;
 #   - the Debian copyright file of each package those libraries come from,
 #     and a list of the packages and versions (usr/local/share/herald/packages.txt);
-#   - CA certificates (Kafka and gRPC over TLS), passwd and group entries for
-#     user 65532 (herald), /tmp.
+#   - CA certificates (Kafka over TLS: OpenSSL's default paths lead to them),
+#     passwd and group entries for user 65532 (herald), /tmp.
+# Not gathered: modules loaded with dlopen only (Cyrus SASL's plugins for
+# GSSAPI, OpenSSL's legacy provider); SASL PLAIN and SCRAM are built into
+# librdkafka and need none.
 #
 #   scripts/lib/image-rootfs.sh ROOT
 set -euo pipefail
@@ -22,16 +25,21 @@ for link in bin sbin lib lib32 lib64 libx32; do
 done
 
 # Every library path ldd resolves, and the loader (the line without "=>").
-mapfile -t libs < <(
-  for bin in "${bins[@]}"; do
-    out="$(ldd "$bin")" || { echo "image-rootfs: ldd $bin failed" >&2; exit 1; }
-    if grep -q 'not found' <<<"$out"; then
-      echo "image-rootfs: $bin: a library is missing in the build stage:" >&2
-      grep 'not found' <<<"$out" >&2
-      exit 1
-    fi
-    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out"
-  done | sort -u)
+# Checked here, in this shell: a binary whose libraries do not all resolve
+# stops the build.
+listing="$(mktemp)"
+trap 'rm -f "$listing"' EXIT
+for bin in "${bins[@]}"; do
+  out="$(ldd "$bin")" || { echo "image-rootfs: ldd $bin failed" >&2; exit 1; }
+  if grep -q 'not found' <<<"$out"; then
+    echo "image-rootfs: $bin: a library is missing in the build stage:" >&2
+    grep 'not found' <<<"$out" >&2
+    exit 1
+  fi
+  awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out" >> "$listing"
+done
+mapfile -t libs < <(sort -u "$listing")
+[ ${#libs[@]} -gt 0 ] || { echo "image-rootfs: ldd listed no library" >&2; exit 1; }
 
 # The Debian package owning a file, whichever of /lib and /usr/lib dpkg
 # recorded it under, or through a symlink.
@@ -76,9 +84,11 @@ mkdir -p "$root/etc"
 printf '/usr/local/lib\n/usr/lib/%s\n' "$multiarch" > "$root/etc/ld.so.conf"
 ldconfig -r "$root"
 
-# Certificates, users, name service, /tmp.
-mkdir -p "$root/etc/ssl/certs"
+# Certificates (also where OpenSSL looks by default), users, name service, /tmp.
+mkdir -p "$root/etc/ssl/certs" "$root/usr/lib/ssl"
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+ln -sfn /etc/ssl/certs "$root/usr/lib/ssl/certs"
+ln -sfn /etc/ssl/certs/ca-certificates.crt "$root/usr/lib/ssl/cert.pem"
 cat > "$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/usr/sbin/nologin
 herald:x:65532:65532:herald:/nonexistent:/usr/sbin/nologin

@@ -14,6 +14,7 @@
 //   {"stream":..., "type":..., "partition":..., "offset":..., "cursor":..., "data":...}
 // resets as {"reset": {"streams": [...], "reason": ..., "detail": ...}}, and
 // reconnects by itself from its last cursor when the fanout goes away.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -209,10 +210,14 @@ int Check() {
 
   // Ready: the edge is attached to a fanout and not draining. It may still be
   // starting: ask again until the deadline.
-  absl::StatusOr<std::string> ready = herald::common::HttpGet(edge + "/readyz", absl::Seconds(5));
+  auto ask = [&] {
+    return herald::common::HttpGet(edge + "/readyz",
+                                   std::min(absl::Seconds(5), deadline - absl::Now()));
+  };
+  absl::StatusOr<std::string> ready = ask();
   while (!ready.ok() && absl::Now() + absl::Seconds(1) < deadline) {
     absl::SleepFor(absl::Seconds(1));
-    ready = herald::common::HttpGet(edge + "/readyz", absl::Seconds(5));
+    ready = ask();
   }
   if (!ready.ok()) return Fail(absl::StrCat("edge not ready: ", ready.status().message()), 1);
   std::cout << "edge ready: " << edge << "/readyz" << std::endl;
@@ -221,9 +226,10 @@ int Check() {
   herald::common::HttpHeaders headers = {{"Accept", "text/event-stream"}};
   if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
     std::ifstream in(file);
+    if (!in.is_open()) return Fail(absl::StrCat("cannot open --token_file ", file), 1);
     std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     token = std::string(absl::StripAsciiWhitespace(token));
-    if (!in.good() && token.empty()) return Fail(absl::StrCat("cannot read --token_file ", file));
+    if (token.empty()) return Fail(absl::StrCat("--token_file ", file, " holds no token"), 1);
     headers.emplace_back("Authorization", absl::StrCat("Bearer ", token));
   }
   std::random_device random;

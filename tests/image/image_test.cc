@@ -7,6 +7,7 @@
 //
 // Container engines cannot run here (crun cannot set its rlimits in this
 // sandbox); buildah mount + chroot runs the same files with the same user.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -61,6 +63,7 @@ class ImageTest : public ::testing::Test {
     CommandResult inspect = RunCommand(absl::StrCat(buildah_, " inspect --type image ", image_));
     ASSERT_EQ(inspect.exit_code, 0) << image_ << " is not built: run scripts/image\n"
                                     << inspect.output;
+    RemoveStaleContainers();
     const std::string name = absl::StrCat("herald-image-test-", getpid());
     CommandResult from =
         RunCommand(absl::StrCat(buildah_, " from --pull=false --name ", name, " ", image_));
@@ -75,6 +78,26 @@ class ImageTest : public ::testing::Test {
   void TearDown() override {
     SetHeraldLauncher("", "");
     if (!container_.empty()) RunCommand(absl::StrCat(buildah_, " rm ", container_));
+  }
+
+  // A run that died (a ctest timeout) left its container, and maybe its
+  // processes: those run as user 65532, for which the kernel drops the
+  // parent-death signal. Both go now.
+  void RemoveStaleContainers() {
+    CommandResult names =
+        RunCommand(absl::StrCat(buildah_, " containers --format '{{.ContainerName}}'"));
+    for (absl::string_view name : absl::StrSplit(names.output, '\n', absl::SkipWhitespace())) {
+      if (!absl::StartsWith(name, "herald-image-test-")) continue;
+      CommandResult mount = RunCommand(absl::StrCat(buildah_, " mount ", name));
+      const std::string root(absl::StripAsciiWhitespace(mount.output));
+      for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        int pid = 0;
+        if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+        std::error_code error;
+        if (std::filesystem::read_symlink(entry.path() / "root", error) == root) kill(pid, SIGKILL);
+      }
+      RunCommand(absl::StrCat(buildah_, " rm ", name));
+    }
   }
 
   // What the image's own dynamic loader resolves for `binary`, inside the image.

@@ -4,7 +4,7 @@
 //
 //   absl::StatusOr<std::string> text = HttpGet("http://127.0.0.1:9101/metrics", absl::Seconds(2));
 //
-//   auto stream = HttpStream::Open("http://edge:8080/v1/events?streams=a", {}, deadline);
+//   auto stream = HttpStream::Open("http://edge:8080/v1/events?stream=a", {}, deadline);
 //   absl::StatusOr<std::string> more = (*stream)->Read(deadline);  // body bytes, de-chunked
 #pragma once
 
@@ -21,9 +21,10 @@ namespace herald::common {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
-// A plain HTTP/1.1 GET of http://host[:port]/path; the body of a 200, at most
-// 8 MiB. InvalidArgument for a URL that is not http://, Unavailable with the
-// reason (the status line of an answer other than 200) otherwise.
+// A plain HTTP/1.1 GET of http://host[:port]/path; the body of a 200 sent
+// with Content-Length or up to the close, at most 8 MiB. InvalidArgument for
+// a URL that is not http://, Unavailable with the reason (the status line of
+// an answer other than 200) otherwise.
 absl::StatusOr<std::string> HttpGet(absl::string_view url, absl::Duration timeout);
 
 // A GET whose body is read piece by piece as the server sends it.
