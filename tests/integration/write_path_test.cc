@@ -83,13 +83,8 @@ TEST(RpcTest, AnOrderPostedThroughTheEdgeArrivesOnItsStream) {
   EXPECT_THAT(body, Not(HasSubstr(R"("eventId":"")")));
 
   // The loop closes: POST -> gRPC -> Kafka -> SSE.
-  std::optional<SseEvent> event;
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    event = (*sse)->Next(absl::Seconds(1));
-    if (event.has_value() && event->type == "order.placed") break;
-  }
-  ASSERT_TRUE(event.has_value() && event->type == "order.placed");
+  std::optional<SseEvent> event = (*sse)->NextOfType("order.placed", absl::Seconds(20));
+  ASSERT_TRUE(event.has_value());
   EXPECT_THAT(event->data, HasSubstr(order_id));
   EXPECT_THAT(event->data, HasSubstr(R"("quantity":"25")"));
 

@@ -114,6 +114,15 @@ bool SseClient::NextLine(absl::Time deadline, std::string* line) {
   }
 }
 
+std::optional<SseEvent> SseClient::NextOfType(const std::string& type, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!ended_ && absl::Now() < deadline) {
+    std::optional<SseEvent> event = Next(deadline - absl::Now());
+    if (event.has_value() && event->type == type) return event;
+  }
+  return std::nullopt;
+}
+
 std::optional<SseEvent> SseClient::Next(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   std::string line;

@@ -35,6 +35,9 @@ class SseClient final {
 
   // The next event, or nullopt when the stream ended or `timeout` passed.
   std::optional<SseEvent> Next(absl::Duration timeout);
+  // The next event of `type`, passing over the others; nullopt when the
+  // stream ended or `timeout` passed first.
+  std::optional<SseEvent> NextOfType(const std::string& type, absl::Duration timeout);
   bool ended() const { return ended_; }
 
   // Everything the stream said so far, as the browser would keep it.
